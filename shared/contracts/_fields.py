@@ -1,0 +1,52 @@
+"""Small parsers shared by the wire contracts: flat stream fields are bytes or str."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from shared.errors import ContractError
+
+
+def text(fields: Mapping[Any, Any], name: str, *, contract: str) -> str:
+    raw = fields.get(name, fields.get(name.encode()))
+    if raw is None:
+        raise ContractError(f"{contract}: field {name!r} is missing")
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def finite(fields: Mapping[Any, Any], name: str, *, contract: str, positive: bool = False) -> float:
+    raw = text(fields, name, contract=contract)
+    value = to_finite(raw, f"{contract}: field {name!r}")
+    if positive and value <= 0:
+        raise ContractError(f"{contract}: field {name!r} is {raw!r}, not a positive number")
+    return value
+
+
+def optional_finite(fields: Mapping[Any, Any], name: str, *, contract: str) -> float | None:
+    raw = text(fields, name, contract=contract)
+    if raw == "":
+        return None
+    return to_finite(raw, f"{contract}: field {name!r}")
+
+
+def to_finite(raw: Any, what: str) -> float:
+    if isinstance(raw, bool):
+        raise ContractError(f"{what} is {raw!r}, not a number")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ContractError(f"{what} is {raw!r}, not a number") from None
+    if not math.isfinite(value):
+        raise ContractError(f"{what} is {raw!r}, not a finite number")
+    return value
+
+
+def flat(value: float | int | str | None) -> str:
+    """A flat stream field: null is the empty string (DESIGN.md)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -1,0 +1,124 @@
+"""Wire contract of NAV snapshots: the nav.v7 document and its `hedge:nav` stream entry.
+
+The document (nav.json, `hedge:state:nav`, the `snapshot` field) is modelled by
+`NavDocument`; the stream entry carries a few flat fields beside it so a user can
+read NAV with nothing but redis-cli.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.contracts._fields import flat, text
+from shared.errors import ContractError
+
+NAV_SCHEMA = "nav.v7"
+NAV_SOURCES = ("live", "cache", "manual", "startup")
+HOLDING_SOURCES = ("mark", "spot_cache", "coingecko", "avg_cost", "none")
+
+_Finite = dict(allow_inf_nan=False)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Position(_Strict):
+    symbol: str = Field(min_length=1)
+    side: Literal["LONG", "SHORT"]
+    qty: float
+    entry_price: float
+    mark_price: float | None
+    upnl: float | None
+    notional: float | None
+
+
+class Holding(_Strict):
+    qty: float = Field(ge=0)
+    avg_cost: float | None = Field(ge=0)
+    mark: float | None = Field(gt=0)
+    usd_value: float | None
+    source: Literal["mark", "spot_cache", "coingecko", "avg_cost", "none"]
+    price_age_s: float | None = Field(ge=0)
+
+
+class Aum(_Strict):
+    futures: float | None
+    offexchange: dict[str, Holding]
+    total: float | None
+
+
+class Status(_Strict):
+    degraded: bool
+    reasons: list[str]
+
+
+class NavDocument(BaseModel):
+    """nav.v7; extra top-level keys are allowed (names may grow), the contract's are checked."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+
+    schema_: Literal["nav.v7"] = Field(alias="schema")
+    seq: int = Field(ge=0)
+    ts: float = Field(gt=0)
+    nav_total: float | None
+    nav_age_s: float | None = Field(ge=0)
+    source: Literal["live", "cache", "manual", "startup"]
+    positions: list[Position]
+    aum: Aum
+    fx: dict[str, float]
+    status: Status
+
+
+def validate_nav_document(doc: Any) -> dict:
+    """Check a nav.v7 document; raise ContractError naming the first bad field."""
+    try:
+        NavDocument.model_validate(doc)
+    except ValidationError as exc:
+        raise ContractError(f"nav snapshot: {_first_error(exc)}") from None
+    return doc
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "document"
+    return f"{where}: {err['msg']} (got {err.get('input')!r:.80})"
+
+
+def stable_aum(nav_total: float | None) -> dict:
+    """The aum shape to use when a snapshot somehow lacks one (publisher's guard)."""
+    return {"futures": nav_total, "offexchange": {}, "total": nav_total}
+
+
+def encode_nav_entry(snapshot: Mapping[str, Any]) -> dict[str, str | bytes]:
+    """Flat fields of one `hedge:nav` entry, with the whole document in `snapshot`."""
+    aum = snapshot.get("aum") or {}
+    return {
+        "seq": flat(snapshot["seq"]),
+        "ts": flat(snapshot["ts"]),
+        "nav_total": flat(snapshot["nav_total"]),
+        "aum_total": flat(aum.get("total")),
+        "nav_age_s": flat(snapshot["nav_age_s"]),
+        "source": snapshot["source"],
+        "snapshot": orjson.dumps(snapshot),
+    }
+
+
+def decode_nav_entry(fields: Mapping[Any, Any]) -> dict:
+    """The snapshot document of one `hedge:nav` entry.
+
+    Only JSON-ness and the object type are checked here: a document that lacks
+    `aum` must still reach the publisher, whose guard repairs and reports it.
+    """
+    raw = text(fields, "snapshot", contract="nav entry")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError(f"nav entry: field 'snapshot' is not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ContractError("nav entry: field 'snapshot' is not a JSON object")
+    return doc

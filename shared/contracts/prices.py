@@ -1,0 +1,75 @@
+"""Wire contract of price observations: the `hedge:prices` stream and `hedge:prices:latest` hash.
+
+`sym` is an asset (`BTC`) for resolved asset prices, a futures market (`BTCUSDT`)
+for marks, and a pair (`USDZAR`) for FX. `src` says which tier produced `px`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from shared.contracts._fields import finite, flat, text, to_finite
+from shared.errors import ContractError
+
+SOURCES = ("mark", "spot_cache", "coingecko", "avg_cost", "config")
+_CONTRACT = "price observation"
+
+
+@dataclass(frozen=True, slots=True)
+class PriceObservation:
+    sym: str
+    px: float
+    src: str
+    ts: float
+    diverged: bool = False
+
+
+def _check(sym: str, src: str) -> None:
+    if not sym:
+        raise ContractError(f"{_CONTRACT}: field 'sym' is empty")
+    if src not in SOURCES:
+        raise ContractError(f"{_CONTRACT} {sym}: field 'src' is {src!r}, not one of {SOURCES}")
+
+
+def encode_price(obs: PriceObservation) -> dict[str, str]:
+    """Flat fields of one `hedge:prices` entry."""
+    return {"sym": obs.sym, "px": flat(obs.px), "src": obs.src, "ts": flat(obs.ts),
+            "diverged": "1" if obs.diverged else "0"}
+
+
+def decode_price(fields: Mapping[Any, Any]) -> PriceObservation:
+    """Parse one `hedge:prices` entry; a bad entry raises ContractError naming the field."""
+    sym = text(fields, "sym", contract=_CONTRACT)
+    src = text(fields, "src", contract=_CONTRACT)
+    _check(sym, src)
+    px = finite(fields, "px", contract=f"{_CONTRACT} {sym}", positive=True)
+    ts = finite(fields, "ts", contract=f"{_CONTRACT} {sym}", positive=True)
+    raw_div = fields.get("diverged", fields.get(b"diverged", b"0"))
+    diverged = raw_div in (b"1", "1")
+    return PriceObservation(sym, px, src, ts, diverged)
+
+
+def encode_latest(obs: PriceObservation) -> bytes:
+    """Value of the `hedge:prices:latest` hash field `obs.sym`."""
+    return orjson.dumps({"px": obs.px, "src": obs.src, "ts": obs.ts, "diverged": obs.diverged})
+
+
+def decode_latest(sym: str | bytes, raw: bytes | str) -> PriceObservation:
+    sym = sym.decode() if isinstance(sym, bytes) else sym
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError(f"latest price {sym}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ContractError(f"latest price {sym}: not a JSON object")
+    src = doc.get("src")
+    _check(sym, src if isinstance(src, str) else repr(src))
+    px = to_finite(doc.get("px"), f"latest price {sym}: 'px'")
+    ts = to_finite(doc.get("ts"), f"latest price {sym}: 'ts'")
+    if px <= 0 or ts <= 0:
+        raise ContractError(f"latest price {sym}: px and ts must be positive, got {px!r}, {ts!r}")
+    return PriceObservation(sym, px, src, ts, bool(doc.get("diverged", False)))

@@ -1,0 +1,56 @@
+"""ccxt clients pointed at the configured base URLs (marketsim in sim, Binance otherwise).
+
+The real ccxt adapters talk to marketsim exactly as they talk to Binance; only the
+scheme and host of each API root differ. Keys are attached only to the account
+client; the price clients are public.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import ccxt
+
+from shared.settings import Mode, Settings
+
+_FUTURES_ROOTS = ("fapi",)
+_SPOT_ROOTS = ("public", "private", "v1", "sapi")
+
+
+def _rebase(urls: dict[str, str], roots: tuple[str, ...], base: str) -> dict[str, str]:
+    """Replace scheme://host of every API root whose name starts with one of `roots`."""
+    out = dict(urls)
+    for name, url in urls.items():
+        if isinstance(url, str) and name.startswith(roots):
+            path = urlsplit(url).path
+            out[name] = f"{base}{path}"
+    return out
+
+
+def _common(settings: Settings, timeout_s: float) -> dict:
+    return {
+        "timeout": int(timeout_s * 1000),
+        "enableRateLimit": False,  # each source paces itself with its own interval and backoff
+        "options": {"disableFuturesSandboxWarning": True, "fetchCurrencies": False},
+    }
+
+
+def make_usdm(settings: Settings, *, timeout_s: float, with_keys: bool = False) -> ccxt.binanceusdm:
+    """A `binanceusdm` client for mark prices (public) or the account (`with_keys`)."""
+    config = _common(settings, timeout_s)
+    if with_keys and settings.binance_api_key and settings.binance_api_secret:
+        config["apiKey"] = settings.binance_api_key.get_secret_value()
+        config["secret"] = settings.binance_api_secret.get_secret_value()
+    elif with_keys and settings.mode is Mode.SIM:
+        # marketsim accepts any key; ccxt refuses to sign without one.
+        config["apiKey"], config["secret"] = "sim-key", "sim-secret"
+    exchange = ccxt.binanceusdm(config)
+    exchange.urls["api"] = _rebase(exchange.urls["api"], _FUTURES_ROOTS, settings.futures_base_url)
+    return exchange
+
+
+def make_spot(settings: Settings, *, timeout_s: float) -> ccxt.binance:
+    """A public `binance` spot client for tickers."""
+    exchange = ccxt.binance(_common(settings, timeout_s))
+    exchange.urls["api"] = _rebase(exchange.urls["api"], _SPOT_ROOTS, settings.spot_base_url)
+    return exchange

@@ -1,0 +1,94 @@
+"""Every Redis stream, key and consumer-group name navstream uses, in one place.
+
+All names hang off one prefix (`KEY_PREFIX`, default `hedge`), so several funds can
+share a Redis by prefix, or a cluster by hash tag (`hedge:{fund}`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP_NAV = "nav"
+GROUP_PUBLISHER = "publisher"
+
+SERVICES = ("marketsim", "pricer", "nav", "publisher", "dashboard")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "hedge"
+
+    # --- streams -------------------------------------------------------------
+    @property
+    def prices(self) -> str:
+        """Stream: one entry per price observation (`sym`, `px`, `src`, `ts`, `diverged`)."""
+        return f"{self.prefix}:prices"
+
+    @property
+    def nav(self) -> str:
+        """Stream: one entry per NAV snapshot (flat fields + `snapshot` JSON)."""
+        return f"{self.prefix}:nav"
+
+    @property
+    def fills(self) -> str:
+        """Stream: router fills (marketsim writes them in sim mode)."""
+        return f"{self.prefix}:fills"
+
+    @property
+    def nav_history(self) -> str:
+        """Stream: downsampled NAV/AUM/drawdown history, one point a minute."""
+        return f"{self.prefix}:nav:1m"
+
+    # --- hashes and strings ----------------------------------------------------
+    @property
+    def prices_latest(self) -> str:
+        """Hash: sym -> JSON `{px, src, ts, diverged}` of the latest price."""
+        return f"{self.prefix}:prices:latest"
+
+    @property
+    def prices_sources(self) -> str:
+        """Hash: asset -> JSON of every source's last observation and the divergence check."""
+        return f"{self.prefix}:prices:sources"
+
+    @property
+    def nav_seq(self) -> str:
+        """String: the last snapshot `seq`, so it survives restarts."""
+        return f"{self.prefix}:nav:seq"
+
+    @property
+    def nav_manual(self) -> str:
+        """String: operator-set NAV (`navstream nav set`), JSON `{nav_total, ts, note}`."""
+        return f"{self.prefix}:nav:manual"
+
+    @property
+    def tracked_markets(self) -> str:
+        """Set: futures markets the account holds positions in (nav writes, pricer reads)."""
+        return f"{self.prefix}:markets:tracked"
+
+    @property
+    def kpi_state(self) -> str:
+        """Hash: publisher's KPI state that must survive restarts (drawdown peak, ...)."""
+        return f"{self.prefix}:kpi:state"
+
+    def bars(self, market: str) -> str:
+        """Stream: one-minute mark-price bars of a futures market, for ATR."""
+        return f"{self.prefix}:bars:{market}"
+
+    @property
+    def state_nav(self) -> str:
+        return f"{self.prefix}:state:nav"
+
+    @property
+    def state_kpis(self) -> str:
+        return f"{self.prefix}:state:kpis"
+
+    @property
+    def state_positions(self) -> str:
+        return f"{self.prefix}:state:positions"
+
+    def health(self, service: str) -> str:
+        """String with TTL: the service's JSON heartbeat."""
+        return f"{self.prefix}:health:{service}"
+
+    def health_pattern(self) -> str:
+        return f"{self.prefix}:health:*"

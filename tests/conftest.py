@@ -1,0 +1,77 @@
+"""Fixtures shared by every test folder: real redis-server, marketsim, service processes."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, RedisServer, ServiceProcess, eventually, free_port, service_env
+
+DEFAULT_HOLDINGS = (ROOT / "config" / "offexchange_holdings.json").read_bytes() \
+    if (ROOT / "config" / "offexchange_holdings.json").exists() else b"{}"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server (AOF on) on a free port; tests may kill, freeze and restart it."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    if server.proc is not None:
+        server.thaw() if server.proc.poll() is None else None
+    server.stop()
+
+
+@pytest.fixture
+def r(redis_server: RedisServer):
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    """Service environment against this test's Redis, with the default holdings copied in."""
+    (tmp_path / "holdings.json").write_bytes(DEFAULT_HOLDINGS)
+    return service_env(redis_server.url, tmp_path, MARKETSIM_PORT=free_port())
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[callable]:
+    """Start `python -m services.<name>` processes; all are stopped at teardown."""
+    started: list[ServiceProcess] = []
+
+    def start(name: str, env: dict[str, str], args: list[str] | None = None) -> ServiceProcess:
+        proc = ServiceProcess(name, env, tmp_path / "logs", args).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.kill()
+
+
+@pytest.fixture
+def marketsim(env: dict[str, str], services) -> ServiceProcess:
+    """marketsim on the env's MARKETSIM_PORT, answering before the test goes on."""
+    import requests
+
+    proc = services("marketsim", env)
+    base = f"http://127.0.0.1:{env['MARKETSIM_PORT']}"
+    eventually(lambda: requests.get(f"{base}/_sim/faults", timeout=1).ok, timeout=15,
+               message="marketsim to answer")
+    return proc
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
