@@ -66,7 +66,16 @@ class Settings(BaseSettings):
     fx_fallback_rates: dict[str, float] = {"ZAR": 18.0}
     manual_nav: float | None = None
     marketsim_seed: int = 7
+    marketsim_host: str = "127.0.0.1"   # where clients reach marketsim (compose: "marketsim")
+    marketsim_bind: str = "127.0.0.1"   # where marketsim listens (compose: "0.0.0.0")
     dash_debug: bool = False
+
+    @field_validator("redis_url", "binance_api_key", "binance_api_secret", "binance_futures_url",
+                     "binance_spot_url", "coingecko_url", "manual_nav", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        # compose passes unset variables through as "", which means "not set" here.
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("display_currency")
     @classmethod
@@ -79,7 +88,7 @@ class Settings(BaseSettings):
 
     def _default_urls(self) -> tuple[str, str, str]:
         if self.mode is Mode.SIM:
-            base = f"http://127.0.0.1:{self.marketsim_port}"
+            base = f"http://{self.marketsim_host}:{self.marketsim_port}"
             return base, base, base
         return _REAL_URLS[self.mode]
 

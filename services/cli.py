@@ -1,0 +1,119 @@
+"""The `navstream` command: run the system, inspect it, steer the simulator, set a manual NAV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shared.errors import ConfigError, NavstreamError
+from shared.keys import SERVICES
+from shared.settings import Mode, load_settings
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from services.supervisor import Supervisor
+
+    return Supervisor(load_settings(), root=Path.cwd()).run()
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from services.status import status_command
+    from shared.redis_io import connect
+
+    settings = load_settings()
+    r = connect(settings.effective_redis_url, name="navstream-status")
+    services = args.service or [s for s in SERVICES if s != "marketsim" or settings.mode is Mode.SIM]
+    return status_command(r, settings.keys, services, sys.stdout)
+
+
+def _sim_base() -> str:
+    settings = load_settings()
+    if settings.mode is not Mode.SIM:
+        raise ConfigError(f"`navstream sim` steers marketsim, which only runs in MODE=sim (MODE is {settings.mode.value})")
+    return f"http://{settings.marketsim_host}:{settings.marketsim_port}"
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from services.marketsim import client
+
+    base = _sim_base()
+    if args.sim_cmd == "fault":
+        active = client.set_fault(base, args.source, args.mode, args.symbol, args.delay)
+    elif args.sim_cmd == "clear":
+        active = client.clear_faults(base, args.source)
+    else:
+        active = client.get_faults(base)
+    print(f"active faults: {active}")
+    return 0
+
+
+def _cmd_nav(args: argparse.Namespace) -> int:
+    from services.nav.manual import clear_manual_nav, set_manual_nav
+    from shared.redis_io import connect
+
+    settings = load_settings()
+    r = connect(settings.effective_redis_url, name="navstream-cli")
+    if args.nav_cmd == "set":
+        set_manual_nav(r, settings.keys, args.value, args.note or "")
+        print(f"manual NAV set to {args.value:,.2f} USD; snapshots now say source \"manual\" "
+              "(`navstream nav clear` returns to live account data)")
+    else:
+        clear_manual_nav(r, settings.keys)
+        print("manual NAV cleared; snapshots return to live account data")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.run import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="navstream", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("up", help="run the whole system on this machine (no Docker)").set_defaults(func=_cmd_up)
+
+    st = sub.add_parser("status", help="heartbeats, stream lengths, consumer lag; exit 1 if unhealthy")
+    st.add_argument("--service", action="append", choices=SERVICES, help="check only this service (repeatable)")
+    st.set_defaults(func=_cmd_status)
+
+    sim = sub.add_parser("sim", help="inject faults into marketsim (sim mode)")
+    sim_sub = sim.add_subparsers(dest="sim_cmd", required=True)
+    fault = sim_sub.add_parser("fault", help="e.g. `navstream sim fault mark down` or `... coingecko 429 BTC`")
+    fault.add_argument("source", choices=["mark", "spot", "coingecko", "account"])
+    fault.add_argument("mode", choices=["down", "slow", "429", "418", "zero", "stale", "delisted"])
+    fault.add_argument("symbol", nargs="?", help="only this asset or market (default: all)")
+    fault.add_argument("--delay", type=float, default=None, help="seconds, for mode slow")
+    clear = sim_sub.add_parser("clear", help="clear all faults (or one source's)")
+    clear.add_argument("source", nargs="?", choices=["mark", "spot", "coingecko", "account"])
+    sim_sub.add_parser("faults", help="list active faults")
+    sim.set_defaults(func=_cmd_sim)
+
+    nav = sub.add_parser("nav", help="operator-set NAV, for when no exchange keys exist")
+    nav_sub = nav.add_subparsers(dest="nav_cmd", required=True)
+    nav_set = nav_sub.add_parser("set", help="publish this NAV (USD) with source \"manual\"")
+    nav_set.add_argument("value", type=float)
+    nav_set.add_argument("--note", help="why, shown to operators")
+    nav_sub.add_parser("clear", help="return to live account data")
+    nav.set_defaults(func=_cmd_nav)
+
+    bench = sub.add_parser("bench", help="benchmark the pipeline (see BENCHMARKS.md)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NavstreamError as exc:
+        print(f"navstream: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The whole system under `navstream up`: snapshots flow end to end, crashes heal, Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from shared.contracts.nav import validate_nav_document
+from tests.support import ROOT, eventually, free_port, service_env
+
+
+@pytest.fixture
+def system(redis_server, tmp_path: Path):
+    """`navstream up` in tmp_path against the test's redis-server; stopped with SIGTERM at the end."""
+    (tmp_path / "holdings.json").write_bytes((ROOT / "config" / "offexchange_holdings.json").read_bytes())
+    env = service_env(redis_server.url, tmp_path, MARKETSIM_PORT=free_port(), DASH_PORT=free_port(),
+                      PRICE_INTERVAL_S=0.5, ACCOUNT_INTERVAL_S=1)
+    out = open(tmp_path / "up.out", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], cwd=tmp_path, env=env,
+                            stdout=out, stderr=subprocess.STDOUT)
+    proc.env = env
+    proc.out_path = tmp_path / "up.out"
+    yield proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    out.close()
+
+
+def _nav_json(env) -> dict:
+    return json.loads((Path(env["STATE_DIR"]) / "nav.json").read_text())
+
+
+def _latest_nav_entry(r) -> dict:
+    entries = r.xrevrange("hedge:nav", count=1)
+    return {k.decode(): v for k, v in entries[0][1].items()} if entries else {}
+
+
+def test_up_publishes_nav_with_aum_end_to_end(system, r):
+    env = system.env
+    doc = eventually(lambda: (d := _nav_json(env))["source"] == "live" and d, timeout=30,
+                     message="nav.json with a live snapshot")
+    validate_nav_document(doc)
+    assert set(doc["aum"]) == {"futures", "offexchange", "total"}
+    assert set(doc["aum"]["offexchange"]) == {"BTC", "XAUT", "USDC"}
+    assert doc["aum"]["futures"] == doc["nav_total"]
+    assert doc["positions"], "the simulated account holds positions"
+
+    # What a user sees with redis-cli: XREAD COUNT 1 STREAMS hedge:nav 0
+    reply = r.xread({"hedge:nav": "0"}, count=1)
+    fields = {k.decode() for k in reply[0][1][0][1]}
+    assert {"seq", "ts", "nav_total", "aum_total", "nav_age_s", "source", "snapshot"} <= fields
+
+    # nav.json keeps refreshing, about every price round
+    first = _nav_json(env)["seq"]
+    eventually(lambda: _nav_json(env)["seq"] >= first + 2, timeout=5, message="nav.json to refresh")
+
+    # the dashboard answers on its port
+    import requests
+    eventually(lambda: requests.get(f"http://127.0.0.1:{env['DASH_PORT']}/", timeout=2).ok, timeout=20,
+               message="dashboard to answer")
+
+
+@pytest.mark.parametrize("victim", ["nav", "publisher", "pricer"])
+def test_up_restarts_a_killed_service_and_snapshots_resume(system, r, victim):
+    env = system.env
+    eventually(lambda: _nav_json(env)["source"] == "live", timeout=30, message="first live snapshot")
+    pid = eventually(lambda: orjson.loads(r.get(f"hedge:health:{victim}"))["pid"], timeout=10,
+                     message=f"{victim} heartbeat")
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    eventually(lambda: orjson.loads(r.get(f"hedge:health:{victim}"))["pid"] != pid, timeout=20,
+               message=f"{victim} restarted with a new pid")
+    seq = _nav_json(env)["seq"]
+    eventually(lambda: _nav_json(env)["seq"] > seq + 1, timeout=20, message="snapshots to resume")
+    assert time.monotonic() - killed_at < 20
+    assert f"{victim} exited with code -9; restarting" in system.out_path.read_text()
+
+
+def test_up_stops_everything_within_10s_on_sigterm(system, r):
+    eventually(lambda: r.get("hedge:health:dashboard"), timeout=30, message="all services up")
+    pids = [orjson.loads(r.get(f"hedge:health:{s}"))["pid"] for s in ("pricer", "nav", "publisher", "dashboard")]
+    started = time.monotonic()
+    system.send_signal(signal.SIGTERM)
+    assert system.wait(12) == 0
+    assert time.monotonic() - started < 10
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
