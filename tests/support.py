@@ -178,6 +178,7 @@ def service_env(redis_url: str, tmp: Path, **overrides: str | int | float) -> di
         "PRICE_INTERVAL_S": "0.5",
         "ACCOUNT_INTERVAL_S": "1",
         "LOG_LEVEL": "INFO",
+        "METRICS_PORT_BASE": "0",
         "PYTHONUNBUFFERED": "1",
     })
     env.update({k.upper(): str(v) for k, v in overrides.items()})
