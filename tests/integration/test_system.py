@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,37 +12,19 @@ import orjson
 import pytest
 
 from shared.contracts.nav import validate_nav_document
-from tests.support import ROOT, eventually, free_port, service_env
+from tests.support import NavstreamUp, eventually
 
 
 @pytest.fixture
 def system(redis_server, tmp_path: Path):
     """`navstream up` in tmp_path against the test's redis-server; stopped with SIGTERM at the end."""
-    (tmp_path / "holdings.json").write_bytes((ROOT / "config" / "offexchange_holdings.json").read_bytes())
-    env = service_env(redis_server.url, tmp_path, MARKETSIM_PORT=free_port(), DASH_PORT=free_port(),
-                      PRICE_INTERVAL_S=0.5, ACCOUNT_INTERVAL_S=1)
-    out = open(tmp_path / "up.out", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], cwd=tmp_path, env=env,
-                            stdout=out, stderr=subprocess.STDOUT)
-    proc.env = env
-    proc.out_path = tmp_path / "up.out"
-    yield proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    out.close()
+    up = NavstreamUp(redis_server.url, tmp_path, PRICE_INTERVAL_S=0.5, ACCOUNT_INTERVAL_S=1).start()
+    yield up
+    up.stop()
 
 
 def _nav_json(env) -> dict:
     return json.loads((Path(env["STATE_DIR"]) / "nav.json").read_text())
-
-
-def _latest_nav_entry(r) -> dict:
-    entries = r.xrevrange("hedge:nav", count=1)
-    return {k.decode(): v for k, v in entries[0][1].items()} if entries else {}
 
 
 def test_up_publishes_nav_with_aum_end_to_end(system, r):
@@ -85,15 +65,15 @@ def test_up_restarts_a_killed_service_and_snapshots_resume(system, r, victim):
     seq = _nav_json(env)["seq"]
     eventually(lambda: _nav_json(env)["seq"] > seq + 1, timeout=20, message="snapshots to resume")
     assert time.monotonic() - killed_at < 20
-    assert f"{victim} exited with code -9; restarting" in system.out_path.read_text()
+    assert f"{victim} exited with code -9; restarting" in system.output()
 
 
 def test_up_stops_everything_within_10s_on_sigterm(system, r):
     eventually(lambda: r.get("hedge:health:dashboard"), timeout=30, message="all services up")
     pids = [orjson.loads(r.get(f"hedge:health:{s}"))["pid"] for s in ("pricer", "nav", "publisher", "dashboard")]
     started = time.monotonic()
-    system.send_signal(signal.SIGTERM)
-    assert system.wait(12) == 0
+    system.proc.send_signal(signal.SIGTERM)
+    assert system.proc.wait(12) == 0
     assert time.monotonic() - started < 10
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
