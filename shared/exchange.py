@@ -52,5 +52,8 @@ def make_usdm(settings: Settings, *, timeout_s: float, with_keys: bool = False) 
 def make_spot(settings: Settings, *, timeout_s: float) -> ccxt.binance:
     """A public `binance` spot client for tickers."""
     exchange = ccxt.binance(_common(settings, timeout_s))
+    # By default ccxt's binance also loads USD-M and COIN-M markets from fapi/dapi hosts;
+    # the spot client needs spot markets only, and must not leave the configured base URL.
+    exchange.options["fetchMarkets"] = {"types": ["spot"]}
     exchange.urls["api"] = _rebase(exchange.urls["api"], _SPOT_ROOTS, settings.spot_base_url)
     return exchange

@@ -1,0 +1,204 @@
+"""The HTTP side of marketsim: a threaded stdlib server, request-level faults, the /_sim control API.
+
+Routes come from endpoints.ROUTES; this module only turns HTTP into (path, params) and a
+Reply back into bytes, applies down/slow/429/418 first, and serves /_sim/faults.
+API keys are never logged or echoed: only their presence is checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from services.marketsim import binance, coingecko
+from services.marketsim.endpoints import ROUTES, BadRequest, Endpoint, Reply
+from services.marketsim.faults import SOURCES, FaultError, RequestFaults, parse_fault
+from services.marketsim.state import SimState
+
+log = logging.getLogger("marketsim.http")
+
+FAULTS_PATH = "/_sim/faults"
+STATE_PATH = "/_sim/state"
+MAX_BODY = 64 * 1024
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sim: SimState, stop: threading.Event) -> None:
+        super().__init__(address, SimHandler)
+        self.sim = sim
+        self.stop = stop
+
+
+class SimHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "marketsim/1"
+    timeout = 30  # an idle keep-alive connection gives its thread back after this
+    server: SimServer
+
+    # --- verbs -----------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path, params = self._target()
+        if path == FAULTS_PATH:
+            self._send(Reply(200, {"faults": [f.to_dict() for f in self.server.sim.faults.faults]}))
+        elif path == STATE_PATH:
+            self._send(Reply(200, sim_state_doc(self.server.sim)))
+        elif path in ROUTES:
+            self._serve(ROUTES[path], params)
+        else:
+            self._send(Reply(404, binance.error_body(-5000, f"Path {path}, Method GET is invalid")))
+
+    def do_POST(self) -> None:  # noqa: N802
+        path, _ = self._target()
+        if path != FAULTS_PATH:
+            self._send(Reply(404, binance.error_body(-5000, f"Path {path}, Method POST is invalid")))
+            return
+        self._send(self._post_fault())
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        path, params = self._target()
+        if path != FAULTS_PATH:
+            self._send(Reply(404, binance.error_body(-5000, f"Path {path}, Method DELETE is invalid")))
+            return
+        source = params.get("source") or None
+        if source is not None and source not in SOURCES:
+            self._send(Reply(400, {"error": f"source is {source!r}; expected one of {', '.join(SOURCES)}",
+                                   "field": "source"}))
+            return
+        before = len(self.server.sim.faults.faults)
+        after = self.server.sim.clear_faults(source)
+        cleared = before - len(after.faults)
+        log.warning("faults cleared (%s): %d removed, %d still active",
+                    source or "all sources", cleared, len(after.faults))
+        self._send(Reply(200, {"cleared": cleared, "faults": [f.to_dict() for f in after.faults]}))
+
+    # --- the simulated APIs ---------------------------------------------------------------------
+    def _serve(self, endpoint: Endpoint, params: dict[str, str]) -> None:
+        sim = self.server.sim
+        sim.count_request(endpoint.source)
+        try:
+            named = endpoint.named(params)
+        except BadRequest as exc:
+            self._send(exc.reply)
+            return
+        rf = sim.faults.for_request(endpoint.source, named, endpoint.covers)
+        if rf.delay_s > 0:
+            sim.count_fault(endpoint.source, "slow")
+            if self.server.stop.wait(rf.delay_s):
+                self._drop()  # shutting down: do not hold the process for a slow answer
+                return
+        if rf.failure == "down":
+            sim.count_fault(endpoint.source, "down")
+            self._drop()
+            return
+        if rf.failure in ("429", "418"):
+            sim.count_fault(endpoint.source, rf.failure)
+            self._send(rate_limited(endpoint.source, int(rf.failure), rf.retry_after_s, sim.clock()))
+            return
+        if endpoint.private and not self.headers.get("X-MBX-APIKEY"):
+            self._send(Reply(401, binance.error_body(-2015, "Invalid API-key, IP, or permissions for action.")))
+            return
+        _count_data_faults(sim, endpoint.source, rf)
+        try:
+            reply = endpoint.build(sim.snapshot(), params, rf)
+        except Exception as exc:  # noqa: BLE001 - a bug answers 500 and is logged, the server keeps serving
+            log.exception("GET %s failed inside marketsim; answered 500", self.path.split("?", 1)[0])
+            reply = Reply(500, binance.error_body(-1000, f"marketsim internal error: {exc}"))
+        self._send(reply)
+
+    def _post_fault(self) -> Reply:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True  # the unread body would poison the next request
+            return Reply(413, {"error": f"body is {length} bytes; at most {MAX_BODY}", "field": "body"})
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError as exc:
+            return Reply(400, {"error": f"body is not valid JSON: {exc}", "field": "body"})
+        try:
+            fault = parse_fault(body)
+        except FaultError as exc:
+            return Reply(400, {"error": str(exc), "field": exc.field})
+        active = self.server.sim.add_fault(fault)
+        log.warning("fault injected: %s", _describe(fault.to_dict()))
+        return Reply(200, {"fault": fault.to_dict(), "faults": [f.to_dict() for f in active.faults]})
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    def _target(self) -> tuple[str, dict[str, str]]:
+        url = urlsplit(self.path)
+        params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        return url.path, params
+
+    def _send(self, reply: Reply) -> None:
+        payload = orjson.dumps(reply.body)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _drop(self) -> None:
+        """Close the connection without an HTTP response: what a dead upstream looks like."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the client went first; nothing left to close
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        # The path carries the signature; headers (with the API key) are never logged.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", self.address_string(), format % args)
+
+
+def rate_limited(source: str, status: int, retry_after_s: int, now: float) -> Reply:
+    if source == "coingecko":
+        body = coingecko.rate_limit_body(status)
+    else:
+        body = binance.rate_limit_body(status, int((now + retry_after_s) * 1000))
+    return Reply(status, body, {"Retry-After": str(retry_after_s)})
+
+
+def _count_data_faults(sim: SimState, source: str, rf: RequestFaults) -> None:
+    modes = set(rf.data_all)
+    for per_asset in (rf.data or {}).values():
+        modes |= per_asset
+    for mode in modes:
+        sim.count_fault(source, mode)
+
+
+def _describe(fault: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in fault.items() if v is not None)
+
+
+def sim_state_doc(sim: SimState) -> dict:
+    """GET /_sim/state: the truth behind the APIs (prices per source, account), for tests and debugging."""
+    snap = sim.snapshot()
+    view = snap.account
+    return {
+        "ts": snap.now,
+        "prices": {asset: {src: px for (a, src), px in snap.prices.items() if a == asset}
+                   for asset in sorted({a for a, _ in snap.prices})},
+        "usd_zar": snap.usd_zar,
+        "account": {
+            "wallet": view.wallet, "upnl": view.upnl, "margin_balance": view.margin_balance,
+            "available": view.available, "initial_margin": view.initial_margin,
+            "positions": [{"symbol": r.position.market, "amount": r.position.amount,
+                           "entry_price": r.position.entry_price, "mark": r.mark, "upnl": r.upnl,
+                           "notional": r.notional} for r in view.positions],
+            "fills": sim.account_state.fills, "realized_pnl": sim.account_state.realized_pnl,
+            "fees": sim.account_state.fees,
+        },
+        "faults": [f.to_dict() for f in sim.faults.faults],
+        "counters": sim.counters(),
+    }
