@@ -18,7 +18,21 @@ import redis
 from services.supervisor import redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
+# The contract's JSON Schemas live in ../shared/schemas beside the clone (CI puts shared/ there).
+SCHEMAS_DIR = ROOT.parent / "shared" / "schemas"
 T = TypeVar("T")
+
+
+def schema_validator(name: str):
+    """A jsonschema validator for `nav.v7` or `kpis.v7` from ../shared/schemas (fails loudly if absent)."""
+    import json
+
+    import jsonschema
+
+    path = SCHEMAS_DIR / f"{name}.schema.json"
+    assert path.exists(), f"contract schema {path} is missing: clone navstream beside its shared/ folder"
+    schema = json.loads(path.read_text())
+    return jsonschema.Draft202012Validator(schema)
 
 
 def free_port() -> int:

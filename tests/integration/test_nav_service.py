@@ -1,0 +1,315 @@
+"""The nav service as a process: real redis-server, real marketsim, `python -m services.nav`.
+
+Prices are injected straight into Redis (as the pricer would write them), so these
+tests do not depend on the pricer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.marketsim.client import clear_faults, set_fault
+from services.nav.manual import clear_manual_nav, set_manual_nav
+from shared.contracts.nav import validate_nav_document
+from shared.contracts.prices import PriceObservation, encode_latest, encode_price
+from shared.exchange import make_usdm
+from shared.keys import GROUP_NAV, Keys
+from shared.settings import Settings
+from tests.support import eventually, schema_validator
+
+KEYS = Keys()
+VALIDATOR = schema_validator("nav.v7")
+ASSET_PRICES = {"BTC": 97000.0, "XAUT": 2650.0, "USDC": 1.0}
+FLAT_FIELDS = {b"seq", b"ts", b"nav_total", b"aum_total", b"nav_age_s", b"source", b"snapshot"}
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nav_env(env: dict[str, str]) -> dict[str, str]:
+    env = dict(env, PRICE_INTERVAL_S="0.2", ACCOUNT_INTERVAL_S="0.5", SOURCE_TIMEOUT_S="1",
+               MARKETSIM_FILL_INTERVAL_S="0")
+    return env
+
+
+def sim_url(env: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{env['MARKETSIM_PORT']}"
+
+
+def push_prices(r, observations: list[PriceObservation]) -> None:
+    """What the pricer does: XADD each to hedge:prices and keep the latest in the hash, atomically."""
+    pipe = r.pipeline(transaction=True)
+    for obs in observations:
+        pipe.xadd(KEYS.prices, encode_price(obs))
+        pipe.hset(KEYS.prices_latest, obs.sym, encode_latest(obs))
+    pipe.execute()
+
+
+def push_asset_prices(r, ts: float | None = None, **overrides: float) -> None:
+    ts = time.time() if ts is None else ts
+    prices = {**ASSET_PRICES, **overrides}
+    push_prices(r, [PriceObservation(sym, px, "coingecko", ts) for sym, px in prices.items()]
+                + [PriceObservation("USDZAR", 18.2, "coingecko", ts)])
+
+
+def snapshots(r, start: str = "-") -> list[dict]:
+    return [orjson.loads(fields[b"snapshot"]) for _id, fields in r.xrange(KEYS.nav, start, "+")]
+
+
+def last(r) -> dict | None:
+    entries = r.xrevrange(KEYS.nav, count=1)
+    return orjson.loads(entries[0][1][b"snapshot"]) if entries else None
+
+
+def wait_for(r, predicate, timeout: float = 10.0, message: str = "a matching snapshot") -> dict:
+    def check():
+        doc = last(r)
+        return doc if doc is not None and predicate(doc) else None
+    return eventually(check, timeout=timeout, message=message)
+
+
+def assert_snapshot_ok(doc: dict) -> None:
+    errors = [e.message for e in VALIDATOR.iter_errors(doc)]
+    assert not errors, errors
+    validate_nav_document(doc)
+    assert doc["aum"]["futures"] == doc["nav_total"]
+
+    def finite(v):
+        if isinstance(v, float):
+            assert math.isfinite(v)
+        elif isinstance(v, dict):
+            [finite(x) for x in v.values()]
+        elif isinstance(v, list):
+            [finite(x) for x in v]
+    finite(doc)
+
+
+def write_holdings(path: str | Path, doc: dict | bytes) -> None:
+    """Replace the file atomically, as an editor that saves safely would."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(doc if isinstance(doc, bytes) else orjson.dumps(doc))
+    os.replace(tmp, path)
+
+
+def account_wallet(env: dict[str, str]) -> float:
+    settings = Settings(mode="sim", marketsim_port=int(env["MARKETSIM_PORT"]))
+    exchange = make_usdm(settings, timeout_s=2, with_keys=True)
+    return float(exchange.fetch_balance()["info"]["totalWalletBalance"])
+
+
+# --- paths ----------------------------------------------------------------------------
+
+
+def test_live_path_values_the_account_and_tracks_its_markets(r, nav_env, marketsim, services):
+    push_asset_prices(r)
+    nav = services("nav", nav_env)
+    doc = wait_for(r, lambda d: d["source"] == "live" and d["fx"], message="a live snapshot")
+    assert_snapshot_ok(doc)
+    assert doc["status"] == {"degraded": False, "reasons": []}, doc["status"]
+    assert {p["symbol"] for p in doc["positions"]} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    assert {p["side"] for p in doc["positions"]} == {"LONG", "SHORT"}
+    assert 0 <= doc["nav_age_s"] < 2
+    # nav_total is the futures account alone: wallet + Σ uPnL, never the off-exchange holdings
+    assert doc["nav_total"] == pytest.approx(account_wallet(nav_env) + sum(p["upnl"] for p in doc["positions"]),
+                                             rel=1e-9)
+    off = doc["aum"]["offexchange"]
+    assert set(off) == {"BTC", "XAUT", "USDC"} and off["BTC"]["source"] == "coingecko"
+    assert off["BTC"]["usd_value"] == pytest.approx(0.035 * 97000.0)
+    assert doc["aum"]["total"] == pytest.approx(doc["nav_total"] + sum(h["usd_value"] for h in off.values()))
+    assert doc["fx"] == {"USDZAR": 18.2}
+    eventually(lambda: r.smembers(KEYS.tracked_markets) == {b"BTCUSDT", b"ETHUSDT", b"SOLUSDT"},
+               message="tracked markets")
+    # the per-round log line, exactly as the spec shows it, throttled to one a second
+    started = time.monotonic()
+    eventually(lambda: len(re.findall(r"\[aum-v7\]", nav.log_text())) >= 3, timeout=10, message="log lines")
+    lines = re.findall(r"\[aum-v7\] computed offexchange AUM: keys=\['BTC', 'USDC', 'XAUT'\] "
+                       r"totals_usd=\d+\.\d\d\n", nav.log_text())
+    assert len(lines) >= 3
+    assert len(lines) <= time.monotonic() - started + 4  # at most ~1/s (startup included)
+    assert "totals_usd=7057.46" in nav.log_text()  # 0.035*97000 + 0.59*2650 + 2098.96*1
+
+
+def test_cache_path_when_the_account_is_down(r, nav_env, marketsim, services):
+    push_asset_prices(r)
+    services("nav", nav_env)
+    live = wait_for(r, lambda d: d["source"] == "live", message="a live snapshot")
+    set_fault(sim_url(nav_env), "account", "down")
+    first = wait_for(r, lambda d: d["source"] == "cache", message="a cache snapshot")
+    assert_snapshot_ok(first)
+    assert first["status"]["degraded"]
+    assert any(r_.startswith("account: ") and "last good account data" in r_ for r_ in first["status"]["reasons"])
+    assert first["nav_total"] is not None and first["aum"]["total"] is not None
+    later = wait_for(r, lambda d: d["seq"] >= first["seq"] + 3 and d["nav_age_s"] > first["nav_age_s"] + 0.4,
+                     message="snapshots continuing with a growing nav_age_s")
+    assert later["source"] == "cache" and later["seq"] > live["seq"]
+    # between polls, uPnL follows the latest marks from hedge:prices
+    btc = next(p for p in later["positions"] if p["symbol"] == "BTCUSDT")
+    push_prices(r, [PriceObservation("BTCUSDT", btc["entry_price"] + 10000.0, "mark", time.time())])
+    moved = wait_for(r, lambda d: next(p for p in d["positions"] if p["symbol"] == "BTCUSDT")["mark_price"]
+                     == btc["entry_price"] + 10000.0, message="position at the new mark")
+    moved_btc = next(p for p in moved["positions"] if p["symbol"] == "BTCUSDT")
+    assert moved_btc["upnl"] == pytest.approx(10000.0 * moved_btc["qty"])
+    assert moved["nav_total"] == pytest.approx(later["nav_total"] + moved_btc["upnl"] - btc["upnl"])
+    clear_faults(sim_url(nav_env))
+    wait_for(r, lambda d: d["source"] == "live", message="back to live")
+
+
+def test_startup_without_any_exchange_has_nulls_and_flat_fields(r, nav_env, services):
+    push_asset_prices(r)
+    services("nav", nav_env)  # no marketsim: the account is unreachable from the start
+    doc = wait_for(r, lambda d: d["seq"] >= 5, message="startup snapshots")
+    assert_snapshot_ok(doc)
+    assert doc["source"] == "startup"
+    assert doc["nav_total"] is None and doc["nav_age_s"] is None
+    assert "futures" in doc["aum"] and doc["aum"]["futures"] is None
+    assert "total" in doc["aum"] and doc["aum"]["total"] is None
+    assert set(doc["aum"]["offexchange"]) == {"BTC", "XAUT", "USDC"}
+    assert doc["positions"] == [] and doc["status"]["degraded"]
+    assert any("no account data yet" in x for x in doc["status"]["reasons"])
+    assert any(x.startswith("account: fetch_balance: unreachable") for x in doc["status"]["reasons"])
+    # what a user sees with redis-cli: XREAD COUNT 5 STREAMS hedge:nav 0
+    ((stream, entries),) = r.xread({KEYS.nav: "0"}, count=5)
+    assert stream == KEYS.nav.encode() and len(entries) == 5
+    for _id, fields in entries:
+        assert set(fields) == FLAT_FIELDS
+        assert fields[b"source"] == b"startup" and fields[b"nav_total"] == b"" and fields[b"aum_total"] == b""
+        assert int(fields[b"seq"]) >= 1 and float(fields[b"ts"]) > 0
+
+
+def test_manual_nav_set_and_clear(r, nav_env, services):
+    push_asset_prices(r)
+    services("nav", nav_env)
+    wait_for(r, lambda d: d["source"] == "startup", message="startup")
+    set_manual_nav(r, KEYS, 123456.0, note="exchange maintenance")
+    doc = wait_for(r, lambda d: d["source"] == "manual", message="a manual snapshot")
+    assert_snapshot_ok(doc)
+    assert doc["nav_total"] == 123456.0 and doc["aum"]["futures"] == 123456.0
+    off_total = sum(h["usd_value"] for h in doc["aum"]["offexchange"].values())
+    assert doc["aum"]["total"] == pytest.approx(123456.0 + off_total)
+    assert any("exchange maintenance" in x for x in doc["status"]["reasons"])
+    later = wait_for(r, lambda d: d["nav_age_s"] >= doc["nav_age_s"] + 0.4, message="manual age growing")
+    assert later["source"] == "manual"
+    r.set(KEYS.nav_manual, b'{"nav_total": "lots"')
+    bad = wait_for(r, lambda d: any("hedge:nav:manual: not JSON" in x and "ignoring it" in x
+                                    for x in d["status"]["reasons"]),
+                   message="a bad manual key reported")
+    assert bad["source"] == "startup"
+    clear_manual_nav(r, KEYS)
+    wait_for(r, lambda d: d["source"] == "startup" and not any("manual" in x for x in d["status"]["reasons"]),
+             message="manual cleared")
+
+
+def test_manual_nav_from_the_setting(r, nav_env, services):
+    services("nav", dict(nav_env, MANUAL_NAV="5000"))
+    doc = wait_for(r, lambda d: d["seq"] >= 2, message="snapshots")
+    assert doc["source"] == "manual" and doc["nav_total"] == 5000.0
+    assert any("MANUAL_NAV" in x for x in doc["status"]["reasons"])
+
+
+# --- holdings -----------------------------------------------------------------------
+
+
+def test_bad_holdings_file_keeps_the_last_good_and_names_the_field(r, nav_env, services):
+    push_asset_prices(r)
+    nav = services("nav", nav_env)
+    wait_for(r, lambda d: "BTC" in d["aum"]["offexchange"], message="holdings in use")
+    path = nav_env["HOLDINGS_FILE"]
+    write_holdings(path, b'{"BTC": {"qty": "abc", "avg_cost": 61000.0}}')
+    doc = wait_for(r, lambda d: any("BTC.qty" in x for x in d["status"]["reasons"]), message="the error reported")
+    assert_snapshot_ok(doc)
+    assert doc["status"]["degraded"]
+    assert set(doc["aum"]["offexchange"]) == {"BTC", "XAUT", "USDC"}
+    assert doc["aum"]["offexchange"]["BTC"]["qty"] == 0.035
+    (reason,) = [x for x in doc["status"]["reasons"] if "BTC.qty" in x]
+    assert path in reason and "not a number" in reason and "keeping the last good holdings" in reason
+    wait_for(r, lambda d: d["seq"] >= doc["seq"] + 5, message="more rounds")
+    assert nav.log_text().count("BTC.qty is 'abc'") == 1  # logged once, not every round
+    write_holdings(path, b'\xef\xbb\xbf{"BTC": {"qty": 1}}')
+    wait_for(r, lambda d: any("byte-order mark" in x for x in d["status"]["reasons"]), message="BOM reported")
+    write_holdings(path, {"BTC": {"qty": 2.0, "avg_cost": 61000.0}})
+    fixed = wait_for(r, lambda d: not any("holdings file" in x for x in d["status"]["reasons"]),
+                     message="good file again")
+    assert set(fixed["aum"]["offexchange"]) == {"BTC"} and fixed["aum"]["offexchange"]["BTC"]["qty"] == 2.0
+
+
+def test_holdings_edit_shows_within_two_rounds(r, nav_env, services):
+    push_asset_prices(r)
+    services("nav", nav_env)
+    before = wait_for(r, lambda d: d["aum"]["offexchange"].get("BTC", {}).get("qty") == 0.035, message="holdings")
+    write_holdings(nav_env["HOLDINGS_FILE"], {"BTC": {"qty": 1.5, "avg_cost": 61000.0},
+                                              "XAUT": {"qty": 0.59, "avg_cost": 2350.0},
+                                              "USDC": {"qty": 2098.96, "avg_cost": 1.0}})
+    edited_at = last(r)["seq"]
+    after = wait_for(r, lambda d: d["seq"] >= edited_at + 2, timeout=5, message="two more rounds")
+    assert after["aum"]["offexchange"]["BTC"]["qty"] == 1.5
+    assert after["aum"]["offexchange"]["BTC"]["usd_value"] == pytest.approx(1.5 * 97000.0)
+    assert after["nav_total"] == before["nav_total"]  # startup: still null; holdings never touch nav_total
+
+
+# --- the stream ---------------------------------------------------------------------------
+
+
+def test_a_burst_of_prices_is_one_snapshot_and_duplicates_change_nothing(r, nav_env, services):
+    services("nav", nav_env)
+    wait_for(r, lambda d: d["seq"] >= 1, message="first snapshot")
+    seq0 = last(r)["seq"]
+    t0 = time.time()
+    burst = [PriceObservation("BTC", 90000.0 + i, "mark", t0 + i * 1e-3) for i in range(500)]
+    started = time.monotonic()
+    push_prices(r, burst)
+    newest = wait_for(r, lambda d: d["aum"]["offexchange"]["BTC"]["mark"] == 90499.0, message="newest price")
+    elapsed = time.monotonic() - started
+    published = newest["seq"] - seq0
+    # one snapshot for the batch, plus the once-per-interval ones while we waited
+    assert published <= 3 + elapsed / 0.2, (published, elapsed)
+    eventually(lambda: r.xpending(KEYS.prices, GROUP_NAV)["pending"] == 0, message="the batch acked")
+    # the same entries again, and older ones: the newest price stays
+    seq1 = last(r)["seq"]
+    push_prices(r, [burst[-1], burst[10], burst[-1]])
+    eventually(lambda: r.xpending(KEYS.prices, GROUP_NAV)["pending"] == 0 and last(r)["seq"] > seq1 + 1,
+               message="duplicates read and acked")
+    doc = last(r)
+    assert doc["aum"]["offexchange"]["BTC"]["mark"] == 90499.0
+    assert doc["aum"]["offexchange"]["BTC"]["usd_value"] == pytest.approx(0.035 * 90499.0)
+
+
+def test_seq_survives_a_restart(r, nav_env, services):
+    nav = services("nav", nav_env)
+    wait_for(r, lambda d: d["seq"] >= 3, message="some snapshots")
+    assert nav.stop() == 0
+    stopped_at = last(r)["seq"]
+    assert int(r.get(KEYS.nav_seq)) == stopped_at
+    r.delete(KEYS.nav_seq)  # the stream alone must be enough to carry on
+    services("nav", nav_env)
+    wait_for(r, lambda d: d["seq"] >= stopped_at + 2, message="snapshots after the restart")
+    seqs = [d["seq"] for d in snapshots(r)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert int(r.get(KEYS.nav_seq)) >= stopped_at + 2
+
+
+def test_redis_restart_loses_no_snapshot_and_seq_carries_on(r, redis_server, nav_env, services):
+    push_asset_prices(r)
+    nav = services("nav", nav_env)
+    wait_for(r, lambda d: d["seq"] >= 3, message="some snapshots")
+    redis_server.restart()  # AOF with fsync always: acknowledged entries survive
+    client = redis_server.client()
+    before = last(client)["seq"]
+    wait_for(client, lambda d: d["seq"] >= before + 3, timeout=15, message="snapshots after Redis came back")
+    seqs = [d["seq"] for d in snapshots(client)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert nav.alive() and "redis unreachable" in nav.log_text()
+    redis_server.restart(wipe=True)  # everything gone: the group is recreated, seq still goes up
+    client = redis_server.client()
+    doc = wait_for(client, lambda d: d["seq"] > seqs[-1], timeout=15, message="snapshots after a wiped Redis")
+    assert doc["aum"]["offexchange"]["BTC"]["mark"] == ASSET_PRICES["BTC"]  # prices kept in memory
+    push_asset_prices(client, BTC=99000.0)
+    wait_for(client, lambda d: d["aum"]["offexchange"]["BTC"]["mark"] == 99000.0, message="reading prices again")
