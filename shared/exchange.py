@@ -55,5 +55,6 @@ def make_spot(settings: Settings, *, timeout_s: float) -> ccxt.binance:
     # By default ccxt's binance also loads USD-M and COIN-M markets from fapi/dapi hosts;
     # the spot client needs spot markets only, and must not leave the configured base URL.
     exchange.options["fetchMarkets"] = {"types": ["spot"]}
+    exchange.options["fetchMargins"] = False
     exchange.urls["api"] = _rebase(exchange.urls["api"], _SPOT_ROOTS, settings.spot_base_url)
     return exchange

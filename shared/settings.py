@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     coingecko_ttl_s: float = Field(30.0, gt=0)
     divergence_threshold: float = Field(0.02, gt=0)
     depeg_threshold: float = Field(0.005, gt=0)
+    stablecoins: frozenset[str] = frozenset({"USDC", "USDT", "DAI", "FDUSD", "TUSD", "USDP", "PYUSD", "BUSD", "USDE"})
+    coingecko_update_lag_s: float = Field(120.0, ge=0)   # CoinGecko refreshes slowly: accept this much beyond its TTL
     fx_fallback_rates: dict[str, float] = {"ZAR": 18.0}
     manual_nav: float | None = None
     marketsim_seed: int = 7

@@ -1,0 +1,74 @@
+"""Publishing a round to Redis in one pipelined round trip (no MULTI: nothing here needs atomicity).
+
+Writes: XADD per observation to `hedge:prices` (MAXLEN ~), HSET `hedge:prices:latest` and
+`hedge:prices:sources`, the heartbeat. Reads back, for the next round: the tracked markets
+(SMEMBERS `hedge:markets:tracked`) and the fields of both hashes, so a price that is no longer
+valid (asset unpriced, market dropped, asset removed from the holdings) is deleted next round
+instead of lingering as if it were current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import redis
+
+from shared.contracts.prices import encode_latest, encode_price
+from shared.heartbeat import Heartbeat
+from shared.keys import Keys
+
+from services.pricer.assemble import RoundResult
+
+
+@dataclass(frozen=True, slots=True)
+class RedisView:
+    """What the pricer last saw in Redis."""
+
+    tracked: frozenset[str] = frozenset()
+    latest_fields: frozenset[str] = frozenset()
+    sources_fields: frozenset[str] = frozenset()
+
+
+def _reads(pipe: redis.client.Pipeline, keys: Keys) -> None:
+    pipe.smembers(keys.tracked_markets)
+    pipe.hkeys(keys.prices_latest)
+    pipe.hkeys(keys.prices_sources)
+
+
+def _view(replies: list) -> RedisView:
+    tracked, latest, sources = (frozenset(_text(v) for v in reply) for reply in replies[-3:])
+    return RedisView(tracked, latest, sources)
+
+
+def read_view(r: redis.Redis, keys: Keys) -> RedisView:
+    pipe = r.pipeline(transaction=False)
+    _reads(pipe, keys)
+    return _view(pipe.execute())
+
+
+def publish_round(r: redis.Redis, keys: Keys, result: RoundResult, previous: RedisView, *,
+                  maxlen: int, heartbeat: Heartbeat) -> RedisView:
+    """Write `result` and the heartbeat; return what the pipeline read back for the next round."""
+    pipe = r.pipeline(transaction=False)
+    for obs in result.prices:
+        pipe.xadd(keys.prices, encode_price(obs), maxlen=maxlen, approximate=True)
+    published = {obs.sym for obs in result.prices}
+    stale_latest = sorted(previous.latest_fields - published)
+    if stale_latest:
+        pipe.hdel(keys.prices_latest, *stale_latest)
+    if result.prices:
+        pipe.hset(keys.prices_latest, mapping={obs.sym: encode_latest(obs) for obs in result.prices})
+    gone_assets = sorted(previous.sources_fields - set(result.assets))
+    if gone_assets:
+        pipe.hdel(keys.prices_sources, *gone_assets)
+    if result.assets:
+        pipe.hset(keys.prices_sources,
+                  mapping={a: orjson.dumps(o.report()) for a, o in result.assets.items()})
+    heartbeat.beat(force=True, pipe=pipe)
+    _reads(pipe, keys)
+    return _view(pipe.execute())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
