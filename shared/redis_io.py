@@ -73,12 +73,21 @@ class GroupReader:
         self.block_ms = min(block_ms, MAX_BLOCK_MS)
         self.claim_idle_ms = claim_idle_ms
         self._recovering = True
+        self._was_set_up = False
         self.groups_recreated = 0
 
     def setup(self) -> None:
+        """Create the groups if missing; runs at start and again after every Redis outage."""
         for stream in self.streams:
-            if ensure_group(self.r, stream, self.group):
+            if not ensure_group(self.r, stream, self.group):
+                continue
+            if self._was_set_up:
+                self.groups_recreated += 1
+                log.warning("consumer group %r was missing on %s after Redis came back (restarted without "
+                            "its data?); recreated it, entries written during the gap are lost", self.group, stream)
+            else:
                 log.info("created consumer group %r on %s", self.group, stream)
+        self._was_set_up = True
         self._recovering = True
 
     def read(self, block_ms: int | None = None) -> list[tuple[str, list[Entry]]]:
@@ -95,11 +104,12 @@ class GroupReader:
         except redis.ResponseError as exc:
             if not is_nogroup(exc):
                 raise
-            self.groups_recreated += 1
             log.warning("consumer group %r missing on %s (Redis restarted or stream deleted); "
                         "recreating it and reading from the start of what is there",
                         self.group, ", ".join(self.streams))
+            self._was_set_up = False  # this occurrence is logged here; setup() need not log it again
             self.setup()
+            self.groups_recreated += 1
             return []
         return _normalise(reply)
 

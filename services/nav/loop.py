@@ -30,13 +30,32 @@ MAX_BLOCK_S = 0.25        # how long one read may wait, so a finished account po
 LOG_LINE_EVERY_S = 1.0    # the [aum-v7] line at most once a second
 
 
-def merge_price(prices: dict[str, PriceObservation], obs: PriceObservation) -> bool:
-    """Keep the latest observation per sym by `ts`; an older or repeated one changes nothing."""
-    known = prices.get(obs.sym)
-    if known is not None and obs.ts <= known.ts:
+StreamPos = tuple[int, int]
+
+
+def stream_pos(entry_id: bytes | str) -> StreamPos:
+    """A stream entry ID as a comparable (ms, seq) pair."""
+    raw = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, n = raw.partition("-")
+    return int(ms), int(n or 0)
+
+
+def merge_price(prices: dict[str, PriceObservation], positions: dict[str, StreamPos],
+                obs: PriceObservation, pos: StreamPos) -> bool:
+    """Keep, per sym, the observation from the newest stream entry; return True if the price changed.
+
+    Order follows the stream, not the observation's `ts`: the pricer decides what is
+    current, and a fallback tier's price can legitimately be older than the tier it
+    replaces (CoinGecko's last_updated_at vs a cached spot tick). Entry IDs are
+    monotonic even when wall clocks jump, and a redelivered entry keeps its ID, so
+    replays and duplicates change nothing.
+    """
+    if pos <= positions.get(obs.sym, (-1, -1)):
         return False
+    positions[obs.sym] = pos
+    changed = prices.get(obs.sym) != obs
     prices[obs.sym] = obs
-    return True
+    return changed
 
 
 class NavLoop:
@@ -56,6 +75,7 @@ class NavLoop:
         self.poller = AccountPoller(self.account, s.account_interval_s)
         self.setting_manual = manual_from_setting(s.manual_nav, time.time())
         self.prices: dict[str, PriceObservation] = {}
+        self.price_pos: dict[str, StreamPos] = {}
         self.seq = 0
         self._published_polls = -1
         self._tracked_dirty = True
@@ -116,9 +136,14 @@ class NavLoop:
             return 0
 
     def _seed_prices(self) -> None:
+        # The latest hash reflects the stream up to its newest entry; older pending entries
+        # recovered after this must not overwrite it.
+        newest = self.r.xrevrange(self.keys.prices, count=1)
+        pos = stream_pos(newest[0][0]) if newest else (0, 0)
+        self.price_pos.clear()  # after a Redis restart IDs may start lower; the seed is the new baseline
         for sym, raw in self.r.hgetall(self.keys.prices_latest).items():
             try:
-                merge_price(self.prices, decode_latest(sym, raw))
+                merge_price(self.prices, self.price_pos, decode_latest(sym, raw), pos)
             except ContractError as exc:
                 self._log_once("seed", f"{self.keys.prices_latest}: {exc}; skipping it")
 
@@ -128,10 +153,12 @@ class NavLoop:
             for entry_id, fields in entries:
                 ids.append(entry_id)
                 try:
-                    merge_price(self.prices, decode_price(fields))
+                    merge_price(self.prices, self.price_pos, decode_price(fields), stream_pos(entry_id))
                 except ContractError as exc:
+                    message = f"{self.keys.prices} entry {entry_id.decode()}: {exc}; skipping it"
                     self.ctx.heartbeat.count("bad_price_entries")
-                    self._log_once("price", f"{self.keys.prices} entry {entry_id.decode()}: {exc}; skipping it")
+                    self.ctx.heartbeat.error(message)
+                    self._log_once("price", message)
         if ids:
             self.ctx.heartbeat.count("price_entries", len(ids))
             self.ctx.heartbeat.count("price_batches")

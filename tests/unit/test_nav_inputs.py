@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.nav.loop import merge_price
+from services.nav.loop import merge_price, stream_pos
 from services.nav.manual import decode_manual_nav, encode_manual_nav, manual_from_setting
 from services.nav.model import ManualNav
 from shared.contracts.prices import PriceObservation
@@ -40,27 +40,35 @@ def test_manual_setting_is_dated_at_start_and_checked():
         manual_from_setting(float("nan"), 1.0)
 
 
-def test_latest_price_by_ts_wins_and_repeats_change_nothing():
+def test_newest_stream_entry_wins_and_replays_change_nothing():
     prices: dict[str, PriceObservation] = {}
-    new = PriceObservation("BTC", 100.0, "mark", 20.0)
-    old = PriceObservation("BTC", 90.0, "mark", 10.0)
-    assert merge_price(prices, new) and prices["BTC"] is new
-    assert not merge_price(prices, old) and prices["BTC"] is new
-    assert not merge_price(prices, new) and prices["BTC"] is new
+    pos: dict = {}
+    spot = PriceObservation("BTC", 100.0, "spot_cache", 20.0)
+    gecko = PriceObservation("BTC", 99.0, "coingecko", 15.0)  # a fallback tier's price may be older
+    assert merge_price(prices, pos, spot, (1, 0)) and prices["BTC"] is spot
+    assert merge_price(prices, pos, gecko, (2, 0)) and prices["BTC"] is gecko
+    assert not merge_price(prices, pos, spot, (1, 0)), "a redelivered older entry changes nothing"
+    assert not merge_price(prices, pos, gecko, (3, 0)), "the same price again is no change"
+    assert prices["BTC"] is gecko
+
+
+def test_stream_pos_orders_entry_ids():
+    assert stream_pos(b"1700000000000-5") < stream_pos("1700000000000-12") < stream_pos(b"1700000000001-0")
 
 
 @given(st.lists(st.tuples(st.sampled_from(["BTC", "ETHUSDT", "USDZAR"]), st.floats(1, 1e6), st.floats(1, 1e9)),
                 max_size=40), st.randoms())
 def test_price_map_is_order_independent_and_idempotent(rows, rnd):
-    observations = [PriceObservation(sym, px, "mark", ts) for sym, px, ts in rows]
+    entries = [((i, 0), PriceObservation(sym, px, "mark", ts)) for i, (sym, px, ts) in enumerate(rows)]
 
-    def fold(obs_list):
+    def fold(entry_list):
         out: dict[str, PriceObservation] = {}
-        for obs in obs_list:
-            merge_price(out, obs)
-        return {k: v.ts for k, v in out.items()}
+        pos: dict = {}
+        for p, obs in entry_list:
+            merge_price(out, pos, obs, p)
+        return out
 
-    shuffled = observations * 2
+    shuffled = entries * 2   # every entry delivered twice, in any order
     rnd.shuffle(shuffled)
-    assert fold(observations) == fold(shuffled)
-    assert orjson.dumps(fold(observations))
+    assert fold(entries) == fold(shuffled)
+    assert orjson.dumps(fold(entries))
