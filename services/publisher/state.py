@@ -1,0 +1,71 @@
+"""The publisher's KPI state in the Redis hash `hedge:kpi:state`, so a restart resumes it.
+
+Fields: `peak_nav`, `peak_ts` (snapshot time the peak was set), `history_minute` (the
+last minute with a point in `hedge:nav:1m`), `bar:<market>` (JSON of the forming
+one-minute bar). `HDEL hedge:kpi:state peak_nav peak_ts` resets the drawdown peak.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import ContractError
+
+from services.publisher.kpis.bars import Bar, bar_from_json, bar_to_json
+
+_BAR = "bar:"
+
+
+@dataclass(frozen=True, slots=True)
+class KpiState:
+    peak_nav: float | None = None
+    peak_ts: float | None = None
+    history_minute: int | None = None
+    forming: Mapping[str, Bar] = field(default_factory=dict)
+
+
+def decode_kpi_state(fields: Mapping[Any, Any]) -> tuple[KpiState, list[str]]:
+    """The state from HGETALL, and a message per field that could not be read (left out)."""
+    problems: list[str] = []
+    values = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
+
+    def number(name: str) -> float | None:
+        raw = values.get(name)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            problems.append(f"{name} is {raw!r}, not a finite number")
+            return None
+        return value
+
+    forming: dict[str, Bar] = {}
+    for name, raw in values.items():
+        if name.startswith(_BAR):
+            try:
+                forming[name[len(_BAR):]] = bar_from_json(raw)
+            except ContractError as exc:
+                problems.append(f"{name}: {exc}")
+    minute = number("history_minute")
+    return KpiState(number("peak_nav"), number("peak_ts"),
+                    int(minute) if minute is not None else None, forming), problems
+
+
+def encode_kpi_state(state: KpiState) -> dict[str, str | bytes]:
+    """HSET mapping of the known fields (unknown ones are not written, so not cleared either)."""
+    out: dict[str, str | bytes] = {}
+    if state.peak_nav is not None:
+        out["peak_nav"] = repr(state.peak_nav)
+    if state.peak_ts is not None:
+        out["peak_ts"] = repr(state.peak_ts)
+    if state.history_minute is not None:
+        out["history_minute"] = str(state.history_minute)
+    for market, bar in state.forming.items():
+        out[_BAR + market] = bar_to_json(bar)
+    return out

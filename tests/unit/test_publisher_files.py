@@ -1,0 +1,44 @@
+"""State files: written to every folder, one failure reported by path without stopping the others."""
+
+from __future__ import annotations
+
+import json
+
+from services.publisher.files import KPIS_FILE, NAV_FILE, state_dirs, write_state_files
+
+
+def test_documents_go_to_every_folder(tmp_path):
+    dirs = state_dirs(tmp_path / "state", tmp_path / "dash")
+    assert write_state_files(dirs, {NAV_FILE: {"seq": 1}, KPIS_FILE: {"k": None}}) == []
+    for d in dirs:
+        assert json.loads((d / NAV_FILE).read_text()) == {"seq": 1}
+        assert json.loads((d / KPIS_FILE).read_text()) == {"k": None}
+
+
+def test_the_same_folder_named_twice_is_written_once(tmp_path):
+    (tmp_path / "state").mkdir()
+    assert state_dirs(tmp_path / "state", tmp_path / "state" / ".") == [tmp_path / "state"]
+
+
+def test_a_failing_folder_is_reported_by_path_and_the_other_is_still_written(tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a regular file where a folder should be")
+    good = tmp_path / "dash"
+    errors = write_state_files([blocked, good], {NAV_FILE: {"seq": 2}})
+    assert len(errors) == 1
+    assert errors[0].startswith(f"state file {blocked / NAV_FILE}: ") and "kept the previous file" in errors[0]
+    assert json.loads((good / NAV_FILE).read_text()) == {"seq": 2}
+
+
+def test_one_failing_file_does_not_stop_the_others_nor_leave_a_temp_file(tmp_path):
+    state = tmp_path / "state"
+    assert write_state_files([state], {NAV_FILE: {"seq": 1}}) == []
+    # A folder where the new file would go makes the rename fail (as root too, unlike chmod).
+    victim = state / KPIS_FILE
+    victim.mkdir()
+    (victim / "keep").write_text("x")
+    errors = write_state_files([state], {NAV_FILE: {"seq": 2}, KPIS_FILE: {"k": 1}})
+    assert len(errors) == 1 and str(victim) in errors[0]
+    assert json.loads((state / NAV_FILE).read_text()) == {"seq": 2}
+    assert victim.is_dir() and (victim / "keep").read_text() == "x"
+    assert [p.name for p in state.iterdir() if p.name.endswith(".tmp")] == []   # no temp file left behind
