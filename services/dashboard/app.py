@@ -1,0 +1,142 @@
+"""The Dash app: pages from services/dashboard/pages, a navbar from dash.page_registry, the server.
+
+`python -m services.dashboard` starts the live feed (background XREAD on hedge:nav,
+which also writes the dashboard's heartbeat) and serves the app on
+DASH_HOST:DASH_PORT (127.0.0.1:8050 by default) with a threaded WSGI server.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import flask
+from dash import Input, Output, dcc, html
+from werkzeug.serving import make_server
+
+from services.dashboard import components as c
+from services.dashboard import data
+from services.dashboard.live import CACHE, LiveFeed
+from services.dashboard.views import SNAPSHOT_STALE_S, fmt_age, freshness
+from shared.errors import ConfigError
+from shared.heartbeat import Heartbeat
+from shared.logs import setup_logging
+from shared.redis_io import connect
+from shared.settings import Settings, load_settings
+
+HERE = Path(__file__).resolve().parent
+STATUS_POLL_MS = 1000
+# Bootstrap 5's CSS from the bootstrap-flask package, served by us: no CDN, works offline.
+BOOTSTRAP_CSS = files("flask_bootstrap") / "static" / "bootstrap5" / "css" / "bootstrap.min.css"
+BOOTSTRAP_ROUTE = "/_navstream/bootstrap.min.css"
+
+
+def navbar() -> dbc.Navbar:
+    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact",
+                                     id=f"app-nav-{page['module'].rsplit('.', 1)[-1]}"))
+             for page in sorted(dash.page_registry.values(), key=lambda p: p.get("order") or 0)]
+    return dbc.Navbar(dbc.Container([
+        dbc.NavbarBrand("navstream", href="/", className="fw-bold"),
+        dbc.Nav(links, navbar=True, className="me-auto"),
+        html.Span(feed_status(), id="app-feed-status"),
+    ], fluid=True), color="dark", dark=True, className="mb-3 ns-navbar")
+
+
+def feed_status() -> dbc.Badge:
+    """The live feed in one badge: live with the last seq, waiting, or Redis unreachable."""
+    st = CACHE.get()
+    problem = data.redis_status()
+    if not st.connected or problem:
+        return c.badge("Redis unreachable: last data / state files", "danger", "app-feed-badge",
+                       title=st.error or problem)
+    if st.snapshot is None:
+        return c.badge("live feed connected, waiting for data", "secondary", "app-feed-badge")
+    seq = st.snapshot.get("seq", "–")
+    fresh = freshness(st.snapshot.get("ts"), time.time(), SNAPSHOT_STALE_S)
+    if fresh.stale:
+        return c.badge(f"live feed · seq {seq} · last snapshot {fmt_age(fresh.age_s)} old", "warning",
+                       "app-feed-badge")
+    return c.badge(f"live · seq {seq}", "success", "app-feed-badge")
+
+
+def build_layout() -> html.Div:
+    return html.Div([
+        navbar(),
+        dbc.Container(dash.page_container, fluid=True, className="ns-main"),
+        dcc.Interval(id="app-status-interval", interval=STATUS_POLL_MS),
+    ])
+
+
+def create_app(settings: Settings) -> dash.Dash:
+    """The Dash app reading through `settings` (Redis URL, state dir, display currency)."""
+    data.configure(settings)
+    app = dash.Dash(
+        "services.dashboard", use_pages=True, pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"), title="navstream", update_title=None,
+        suppress_callback_exceptions=True, serve_locally=True, external_stylesheets=[BOOTSTRAP_ROUTE],
+    )
+    app.layout = build_layout
+    app.server.add_url_rule(BOOTSTRAP_ROUTE, "navstream_bootstrap_css", lambda: flask.send_file(
+        BOOTSTRAP_CSS, mimetype="text/css", max_age=86400))
+
+    @app.callback(Output("app-feed-status", "children"), Input("app-status-interval", "n_intervals"),
+                  prevent_initial_call=True)
+    def _feed_status(_n: int) -> dbc.Badge:
+        return feed_status()
+
+    return app
+
+
+def serve(app: dash.Dash, settings: Settings, log: logging.Logger) -> int:
+    """Serve until SIGINT/SIGTERM; the dev server with reloader-free debug when DASH_DEBUG is set."""
+    if settings.dash_debug:
+        log.warning("DASH_DEBUG is on: Dash dev tools and tracebacks are shown in the browser")
+        app.run(host=settings.dash_host, port=settings.dash_port, debug=True, use_reloader=False)
+        return 0
+    try:
+        server = make_server(settings.dash_host, settings.dash_port, app.server, threaded=True)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d (%s); exiting", settings.dash_host, settings.dash_port, exc)
+        return 1
+
+    def _stop(signum, _frame):
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        threading.Thread(target=server.shutdown, name="dashboard-shutdown", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("serving on http://%s:%d", settings.dash_host, settings.dash_port)
+    server.serve_forever()
+    return 0
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"dashboard: {exc}; not starting", file=sys.stderr)
+        return 2
+    log = setup_logging("dashboard", settings.log_level, settings.secret_values())
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per poll otherwise
+    log.info("starting (mode=%s, redis=%s, state dir=%s)", settings.mode.value, settings.redacted_redis_url(),
+             settings.dashboard_state_dir)
+    app = create_app(settings)
+    live_r = connect(settings.effective_redis_url, name="navstream-dashboard-live")
+    heartbeat = Heartbeat(live_r, settings.keys, "dashboard", interval_s=1.0)
+    heartbeat.gauges["url"] = f"http://{settings.dash_host}:{settings.dash_port}"
+    feed = LiveFeed(live_r, settings.keys, CACHE, heartbeat)
+    feed.start()
+    try:
+        return serve(app, settings, log)
+    finally:
+        feed.stop()
+        feed.join(timeout=2.0)
+        log.info("stopped")

@@ -1,0 +1,464 @@
+"""Every read the dashboard makes, in one place: Redis first, the mirrored state files second.
+
+The dashboard never computes NAV or AUM: these functions return what the nav service
+and the publisher published, `{}` / `[]` when there is nothing usable. Reads fail
+fast (short socket timeouts, no retries) and, once Redis has been found unreachable,
+skip it for a moment, so a dead or frozen Redis never makes a page wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from services.dashboard.live import CACHE, LiveState
+from services.dashboard.views import DASH, num, text_or_none
+from shared.backoff import Episode
+from shared.contracts.fills import Fill, decode_fill
+from shared.contracts.health import decode_heartbeat
+from shared.contracts.prices import decode_latest
+from shared.errors import ContractError
+from shared.keys import SERVICES
+from shared.redis_io import RedisUnavailable
+from shared.settings import Settings, load_settings
+
+log = logging.getLogger("dashboard.data")
+T = TypeVar("T")
+
+READ_TIMEOUT_S = 0.5       # one dashboard read never waits longer than this
+UNREACHABLE_HOLD_S = 2.0   # after a failed read, go straight to the files for this long
+NAV_FILE, KPIS_FILE, POSITIONS_FILE = "nav.json", "kpis_v7.json", "positions.json"
+HISTORY_POINTS = 1440      # one day of one-minute points
+MAX_EPOCH_S = 32503680000.0  # year 3000: a history "ts" beyond it is junk, not a time
+HISTORY_FIELDS = ("nav_total", "aum_total", "dd_pct", "peak_nav",
+                  "maker_fill_ratio", "fallback_ratio", "fee_pnl_ratio")
+
+
+class RedisDown(Exception):
+    """Redis did not answer (or was found unreachable a moment ago); read the files instead."""
+
+
+def fast_client(url: str, *, name: str = "navstream-dashboard") -> redis.Redis:
+    """A client for page reads: short timeouts and no retries.
+
+    shared.redis_io.connect fixes 5 s socket timeouts and keeps redis-py's default
+    retries; a page read against a frozen Redis would then hang for many seconds.
+    """
+    return redis.Redis.from_url(url, socket_timeout=READ_TIMEOUT_S, socket_connect_timeout=READ_TIMEOUT_S,
+                                retry=Retry(NoBackoff(), 0), health_check_interval=0,
+                                client_name=name, decode_responses=False)
+
+
+class StateSource:
+    """The dashboard's Redis client and state folder, failing fast and remembering an outage briefly."""
+
+    def __init__(self, settings: Settings, r: redis.Redis | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.keys = settings.keys
+        self.state_dir = Path(settings.dashboard_state_dir)
+        self.r = r if r is not None else fast_client(settings.effective_redis_url)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        self.last_error: str | None = None
+        self._outage = Episode(log, f"dashboard reads: Redis {settings.redacted_redis_url()} unreachable")
+
+    @property
+    def reachable(self) -> bool:
+        """False while the last read failed (within the hold time)."""
+        return self.last_error is None
+
+    def call(self, fn: Callable[[redis.Redis], T]) -> T:
+        """`fn(client)`, or RedisDown at once if Redis failed a moment ago or fails now."""
+        with self._lock:
+            if self._clock() < self._down_until:
+                raise RedisDown(self.last_error)
+        try:
+            result = fn(self.r)
+        except RedisUnavailable as exc:
+            with self._lock:
+                self._down_until = self._clock() + UNREACHABLE_HOLD_S
+                self.last_error = f"Redis unreachable: {exc}"
+                self._outage.failed(exc, "pages show the last snapshot and the state files")
+            raise RedisDown(self.last_error) from None
+        with self._lock:
+            if self.last_error is not None:
+                self.last_error = None
+                self._outage.recovered()
+        return result
+
+
+_default: StateSource | None = None
+_default_lock = threading.Lock()
+
+
+def configure(settings: Settings, r: redis.Redis | None = None) -> StateSource:
+    """Set the source the loaders use when none is passed (the app calls this once at start)."""
+    global _default
+    with _default_lock:
+        _default = StateSource(settings, r)
+        return _default
+
+
+def default_source() -> StateSource:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = StateSource(load_settings())
+        return _default
+
+
+# --- state documents (nav.json, kpis_v7.json, positions.json) ---------------------
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A state document and where it came from: origin "redis", "file" or "none"."""
+
+    doc: dict
+    origin: str
+    where: str
+    note: str | None = None   # why Redis was not used, when it was not
+
+
+_warned: dict[str, str] = {}
+
+
+def _warn_once(where: str, message: str) -> None:
+    """Log a bad document once per distinct problem, not on every page poll."""
+    if _warned.get(where) != message:
+        _warned[where] = message
+        log.warning("%s", message)
+
+
+def parse_document(raw: bytes | str | None, where: str) -> dict | None:
+    """A JSON object, or None (and one warning) when `raw` is not one."""
+    if raw is None:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        _warn_once(where, f"{where}: not valid JSON ({exc}); ignoring it")
+        return None
+    if not isinstance(doc, dict):
+        _warn_once(where, f"{where}: a JSON {type(doc).__name__}, not an object; ignoring it")
+        return None
+    _warned.pop(where, None)
+    return doc
+
+
+def read_state(key: str, filename: str, state_dir: str | Path | None = None,
+               source: StateSource | None = None) -> Loaded:
+    """Redis key `key`, else `filename` in the state dir, else an empty document."""
+    src = source or default_source()
+    note: str | None
+    try:
+        raw = src.call(lambda r: r.get(key))
+    except RedisDown as exc:
+        raw, note = None, str(exc)
+    else:
+        note = None if raw is not None else f"{key} not set"
+    doc = parse_document(raw, key)
+    if doc is not None:
+        return Loaded(doc, "redis", key)
+    if raw is not None:
+        note = f"{key} is malformed"
+    path = Path(state_dir) if state_dir is not None else src.state_dir
+    path = path / filename
+    try:
+        file_raw = path.read_bytes()
+    except FileNotFoundError:
+        return Loaded({}, "none", str(path), note)
+    except OSError as exc:
+        _warn_once(str(path), f"state file {path}: cannot read it ({exc}); showing no data from it")
+        return Loaded({}, "none", str(path), note)
+    doc = parse_document(file_raw, f"state file {path}")
+    if doc is None:
+        return Loaded({}, "none", str(path), note)
+    return Loaded(doc, "file", str(path), note)
+
+
+def read_nav(state_dir: str | Path | None = None, source: StateSource | None = None) -> Loaded:
+    src = source or default_source()
+    return read_state(src.keys.state_nav, NAV_FILE, state_dir, src)
+
+
+def read_kpis(state_dir: str | Path | None = None, source: StateSource | None = None) -> Loaded:
+    src = source or default_source()
+    return read_state(src.keys.state_kpis, KPIS_FILE, state_dir, src)
+
+
+def load_nav_with_aum(state_dir: str | Path | None = None, source: StateSource | None = None) -> dict:
+    """The latest nav.v7 snapshot (with its `aum` block) from hedge:state:nav or nav.json; {} if none."""
+    return read_nav(state_dir, source).doc
+
+
+def load_kpis(state_dir: str | Path | None = None, source: StateSource | None = None) -> dict:
+    """The latest kpis.v7 document from hedge:state:kpis or kpis_v7.json; {} if none."""
+    return read_kpis(state_dir, source).doc
+
+
+def load_positions(state_dir: str | Path | None = None, source: StateSource | None = None) -> list[dict]:
+    """Positions from hedge:state:positions or positions.json; [] if none."""
+    src = source or default_source()
+    doc = read_state(src.keys.state_positions, POSITIONS_FILE, state_dir, src).doc
+    positions = doc.get("positions")
+    return [p for p in positions if isinstance(p, dict)] if isinstance(positions, list) else []
+
+
+def current_nav(source: StateSource | None = None, live: LiveState | None = None) -> Loaded:
+    """The newest snapshot the dashboard knows: the live feed's or the published state, whichever is newer.
+
+    The live feed (hedge:nav) is normally ahead; the state key or file covers a fresh
+    start, a feed that lost Redis, and a snapshot published without a stream entry.
+    """
+    state = read_nav(source=source)
+    live = live if live is not None else CACHE.get()
+    if live.snapshot is None:
+        return state
+    streamed = Loaded(live.snapshot, "stream", (source or default_source()).keys.nav, state.note)
+    live_ts, state_ts = num(live.snapshot.get("ts")), num(state.doc.get("ts"))
+    if state_ts is not None and (live_ts is None or state_ts > live_ts):
+        return state
+    return streamed
+
+
+def fingerprint(doc: Mapping[str, Any]) -> list:
+    """What identifies a snapshot for "has it changed?" checks: [seq, ts]."""
+    return [doc.get("seq"), doc.get("ts")]
+
+
+# --- AUM donut ----------------------------------------------------------------------
+
+def build_aum_slices(nav: Mapping[str, Any]) -> list[dict]:
+    """Donut slices from nav["aum"]: "Futures" first, then one per off-exchange asset, in file order.
+
+    Each slice: {label, value, qty, usd_value, source, mark, price_age_s, kind, note}.
+    `value` (what the donut draws) is always a finite number >= 0; a negative or
+    missing value is drawn as 0 and its label says so ("BTC (no price)",
+    "Futures (negative: -1,234)"). `usd_value` keeps the published number (or None).
+    An empty list when the snapshot has no aum block.
+    """
+    aum = nav.get("aum") if isinstance(nav, Mapping) else None
+    if not isinstance(aum, Mapping):
+        return []
+    slices = [_slice("Futures", num(aum.get("futures")), kind="futures", missing="no data")]
+    offexchange = aum.get("offexchange")
+    if isinstance(offexchange, Mapping):
+        for asset, holding in offexchange.items():
+            h = holding if isinstance(holding, Mapping) else {}
+            slices.append(_slice(str(asset), num(h.get("usd_value")), kind="holding",
+                                 missing="no price" if h else "no data", holding=h))
+    return slices
+
+
+def _slice(name: str, usd: float | None, *, kind: str, missing: str,
+           holding: Mapping[str, Any] | None = None) -> dict:
+    h = holding or {}
+    if usd is None:
+        label, value, note = f"{name} ({missing})", 0.0, missing
+    elif usd < 0:
+        label, value, note = f"{name} (negative: {usd:,.0f})", 0.0, "negative"
+    else:
+        label, value, note = name, usd, None
+    return {
+        "label": label, "name": name, "value": value, "usd_value": usd, "kind": kind, "note": note,
+        "qty": num(h.get("qty")) if kind == "holding" else None,
+        "source": text_or_none(h.get("source")) if kind == "holding" else None,
+        "mark": num(h.get("mark")), "price_age_s": num(h.get("price_age_s")),
+    }
+
+
+# --- streams, history, fills -----------------------------------------------------------
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _field(fields: Mapping[Any, Any], name: str) -> Any:
+    return fields.get(name.encode(), fields.get(name))
+
+
+def _flat_float(raw: Any) -> float | None:
+    """A flat stream field as a finite float; "" (null), junk, NaN and inf are None."""
+    if raw is None:
+        return None
+    try:
+        return num(float(_s(raw)))
+    except ValueError:
+        return None
+
+
+def entry_ts(entry_id: Any) -> float | None:
+    """The wall time (s) encoded in a stream id "1763726400125-0"; None for 0-0 or junk."""
+    try:
+        ms = int(_s(entry_id).split("-", 1)[0])
+    except ValueError:
+        return None
+    return ms / 1000.0 if ms > 0 else None
+
+
+def load_history(source: StateSource | None = None, count: int = HISTORY_POINTS) -> list[dict]:
+    """hedge:nav:1m as points {id, ts, nav_total, aum_total, dd_pct, ...}, oldest first; [] if none."""
+    src = source or default_source()
+    try:
+        entries = src.call(lambda r: r.xrevrange(src.keys.nav_history, "+", "-", count=count))
+    except RedisDown:
+        return []
+    points = []
+    for entry_id, fields in reversed(entries):
+        ts = _flat_float(_field(fields, "ts"))
+        if ts is None or not 0 < ts < MAX_EPOCH_S:
+            continue
+        point = {"id": _s(entry_id), "ts": ts}
+        point.update({name: _flat_float(_field(fields, name)) for name in HISTORY_FIELDS})
+        points.append(point)
+    return points
+
+
+def history_head(source: StateSource | None = None) -> str | None:
+    """The id of the newest history point, None when there is none (cheap: lets a page skip
+    reloading an unchanged chart). Raises RedisDown, so a page can keep what it drew."""
+    src = source or default_source()
+    entries = src.call(lambda r: r.xrevrange(src.keys.nav_history, "+", "-", count=1))
+    return _s(entries[0][0]) if entries else None
+
+
+def load_fills(source: StateSource | None = None, count: int = 50) -> list[Fill]:
+    """The newest `count` router fills, newest first; malformed entries are skipped (and logged once)."""
+    src = source or default_source()
+    try:
+        entries = src.call(lambda r: r.xrevrange(src.keys.fills, "+", "-", count=count))
+    except RedisDown:
+        return []
+    fills = []
+    for entry_id, fields in entries:
+        try:
+            fills.append(decode_fill(fields))
+        except ContractError as exc:
+            _warn_once(f"fill {_s(entry_id)}", f"{src.keys.fills} entry {_s(entry_id)}: {exc}; not shown")
+    return fills
+
+
+# --- heartbeats and streams (Pipeline page) ----------------------------------------------
+
+def load_heartbeats(source: StateSource | None = None) -> dict[str, dict]:
+    """service -> heartbeat doc for every hedge:health:* key, plus {} for known services without one.
+
+    A heartbeat that does not decode is {"malformed": "<why>"}. Raises RedisDown.
+    """
+    src = source or default_source()
+    prefix = src.keys.health("")
+
+    def fetch(r: redis.Redis) -> list[tuple[bytes, bytes | None]]:
+        names = sorted(r.scan_iter(match=src.keys.health_pattern(), count=200))
+        return list(zip(names, r.mget(names), strict=True)) if names else []
+
+    out: dict[str, dict] = {name: {} for name in SERVICES}
+    for key, raw in src.call(fetch):
+        service = _s(key)[len(prefix):]
+        if raw is None:
+            out[service] = {}
+            continue
+        try:
+            out[service] = decode_heartbeat(raw).model_dump()
+        except ContractError as exc:
+            out[service] = {"malformed": str(exc)}
+    return out
+
+
+def stream_names(source: StateSource | None = None) -> list[str]:
+    src = source or default_source()
+    k = src.keys
+    return [k.prices, k.nav, k.fills, k.nav_history]
+
+
+def load_stream_stats(source: StateSource | None = None) -> list[dict]:
+    """Per stream: length, newest entry time and consumer groups (lag, pending, last delivered). Raises RedisDown."""
+    src = source or default_source()
+
+    def fetch(r: redis.Redis) -> list[dict]:
+        return [_stream_stats(r, name) for name in stream_names(src)]
+
+    return src.call(fetch)
+
+
+def _stream_stats(r: redis.Redis, name: str) -> dict:
+    try:
+        info = r.xinfo_stream(name)
+    except redis.ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return {"stream": name, "exists": False, "length": None, "last_ts": None, "groups": []}
+        raise
+    groups = []
+    if info.get("groups"):
+        for g in r.xinfo_groups(name):
+            groups.append({
+                "name": _s(g.get("name")), "consumers": g.get("consumers"), "pending": g.get("pending"),
+                "lag": g.get("lag"), "last_delivered_ts": entry_ts(g.get("last-delivered-id")),
+            })
+    last = info.get("last-entry")
+    return {
+        "stream": name, "exists": True, "length": info.get("length"),
+        "entries_added": info.get("entries-added"),
+        "last_ts": entry_ts(last[0]) if last else None, "groups": groups,
+    }
+
+
+# --- prices (Intel page) -----------------------------------------------------------------
+
+def load_prices(source: StateSource | None = None) -> dict[str, dict]:
+    """hedge:prices:latest as sym -> {px, src, ts, diverged}; bad fields skipped (logged once)."""
+    src = source or default_source()
+    try:
+        raw = src.call(lambda r: r.hgetall(src.keys.prices_latest))
+    except RedisDown:
+        return {}
+    out = {}
+    for sym, value in raw.items():
+        try:
+            obs = decode_latest(sym, value)
+        except ContractError as exc:
+            _warn_once(f"latest {_s(sym)}", f"{src.keys.prices_latest} {_s(sym)}: {exc}; not shown")
+            continue
+        out[obs.sym] = {"px": obs.px, "src": obs.src, "ts": obs.ts, "diverged": obs.diverged}
+    return out
+
+
+def load_price_sources(source: StateSource | None = None) -> dict[str, dict]:
+    """hedge:prices:sources as asset -> provenance document (pricer's per-source observations)."""
+    src = source or default_source()
+    try:
+        raw = src.call(lambda r: r.hgetall(src.keys.prices_sources))
+    except RedisDown:
+        return {}
+    out = {}
+    for asset, value in raw.items():
+        doc = parse_document(value, f"{src.keys.prices_sources} {_s(asset)}")
+        if doc is not None:
+            out[_s(asset)] = doc
+    return dict(sorted(out.items()))
+
+
+def redis_status(source: StateSource | None = None) -> str:
+    """A short line for the navbar and notes: "" when Redis answers, else why not."""
+    src = source or default_source()
+    return src.last_error or ""
+
+
+__all__ = [
+    "DASH", "Loaded", "RedisDown", "StateSource", "build_aum_slices", "configure", "current_nav",
+    "default_source", "entry_ts", "fingerprint", "history_head", "load_fills", "load_heartbeats",
+    "load_history", "load_kpis", "load_nav_with_aum", "load_positions", "load_price_sources", "load_prices",
+    "load_stream_stats", "read_kpis", "read_nav", "read_state", "redis_status",
+]
