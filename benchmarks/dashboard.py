@@ -1,0 +1,153 @@
+"""Dashboard cost at N holdings: the Overview's callbacks (in-process and over HTTP) and the donut in Chromium.
+
+- Server time: the page's own functions (`layout()`, `refresh()`) called directly against the
+  benchmark's Redis, in a fresh child process (`python -m benchmarks.dashboard`, so the
+  benchmark's own heap and threads do not weigh on it), with the newest hedge:nav snapshot in
+  the live cache as the dashboard's feed thread would hold it. `refresh` is timed twice: a
+  full redraw (the browser has drawn nothing yet) and a poll where nothing changed.
+- HTTP: the same refresh callback as a browser sends it (POST /_dash-update-component) to a
+  real `python -m services.dashboard` process: Flask, Dash and JSON serialisation included.
+- Browser: headless Chromium (Playwright) opens `/` in a fresh context each time; the figure
+  is the time from navigation start until a donut slice is visible.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import redis
+import requests
+
+from shared.contracts.nav import decode_nav_entry
+from shared.keys import Keys
+from shared.settings import Settings
+
+from benchmarks.stats import median_p99
+
+KEYS = Keys()
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+DONUT_SLICE = "#overview-aum-donut g.slice"
+DONUT_OUTPUT = "overview-aum-donut.figure"
+
+
+def _time_ms(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def measure_callbacks(redis_url: str, dashboard_state_dir: Path, runs: int, timeout_s: float = 120.0) -> dict:
+    """`callbacks_in_this_process` in a child process; its JSON answer."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.dashboard", redis_url, str(dashboard_state_dir), str(runs)],
+                          cwd=ROOT, capture_output=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"Overview callback timing failed (exit {proc.returncode}): {' | '.join(tail)}")
+    return orjson.loads(proc.stdout)
+
+
+def callbacks_in_this_process(redis_url: str, dashboard_state_dir: Path, runs: int) -> dict:
+    """The Overview's server-side cost, calling the page module's functions directly."""
+    from services.dashboard.app import create_app
+    from services.dashboard.live import CACHE
+
+    settings = Settings(redis_url=redis_url, dashboard_state_dir=dashboard_state_dir, display_currency="ZAR")
+    create_app(settings)  # registers the pages; also points the data loaders at this Redis
+    overview = importlib.import_module("services.dashboard.pages.overview")
+
+    r = redis.Redis.from_url(redis_url)
+    newest = r.xrevrange(KEYS.nav, count=1)
+    if not newest:
+        raise RuntimeError("dashboard benchmark: hedge:nav is empty; nothing to show")
+    entry_id, fields = newest[0]
+    doc = decode_nav_entry(fields)
+    CACHE.put(doc, entry_id.decode(), time.time())
+
+    overview.layout()  # warm-up (imports, first figure)
+    full = overview.refresh(1, {})
+    shown = full[-1]
+    return {
+        "holdings": len(doc["aum"]["offexchange"]),
+        "runs": runs,
+        "layout_ms": median_p99(_time_ms(overview.layout, runs), 2),
+        "refresh_full_ms": median_p99(_time_ms(lambda: overview.refresh(1, {}), runs), 2),
+        "refresh_unchanged_ms": median_p99(_time_ms(lambda: overview.refresh(2, shown), runs), 2),
+    }
+
+
+def _refresh_payload(session: requests.Session, base_url: str) -> dict:
+    """The browser's request for the Overview refresh (full redraw), built from the app's own dependency list."""
+    deps = session.get(f"{base_url}/_dash-dependencies", timeout=10).json()
+    dep = next((d for d in deps if DONUT_OUTPUT in d["output"]), None)
+    if dep is None:
+        raise RuntimeError(f"dashboard benchmark: no callback outputs {DONUT_OUTPUT} (is the Overview page there?)")
+    outputs = [o.rsplit(".", 1) for o in dep["output"].strip(".").split("...")]
+    return {
+        "output": dep["output"],
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": [dict(x, value=1) for x in dep["inputs"]],
+        "state": [dict(x, value={}) for x in dep["state"]],
+        "changedPropIds": [f"{x['id']}.{x['property']}" for x in dep["inputs"]],
+    }
+
+
+def measure_http(base_url: str, runs: int) -> dict:
+    """POST the Overview refresh (full redraw) to the dashboard process."""
+    session = requests.Session()
+    payload = orjson.dumps(_refresh_payload(session, base_url))
+    headers = {"Content-Type": "application/json"}
+    size = 0
+
+    def post() -> None:
+        nonlocal size
+        resp = session.post(f"{base_url}/_dash-update-component", data=payload, headers=headers, timeout=30)
+        resp.raise_for_status()
+        size = len(resp.content)
+
+    post()  # warm-up
+    return {"refresh_full_ms": median_p99(_time_ms(post, runs), 2), "response_kb": round(size / 1024, 1)}
+
+
+def measure_donut(base_url: str, loads: int) -> dict:
+    """Navigation start -> first donut slice visible, in headless Chromium; a fresh context per load."""
+    if not os.path.exists(CHROMIUM):
+        return {"skipped": f"{CHROMIUM} not installed (apt-get install chromium)"}
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    times: list[float] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                for _ in range(loads):
+                    context = browser.new_context()
+                    page = context.new_page()
+                    t0 = time.perf_counter()
+                    page.goto(f"{base_url}/", wait_until="commit")
+                    page.wait_for_selector(DONUT_SLICE, state="visible", timeout=30_000)
+                    times.append(time.perf_counter() - t0)
+                    slices = page.locator(DONUT_SLICE).count()
+                    context.close()
+            finally:
+                browser.close()
+    except PlaywrightError as exc:  # no donut within 30 s, or Chromium would not start
+        raise RuntimeError(f"Chromium: {str(exc).splitlines()[0]}") from None
+    return {"loads": loads, "first_s": round(times[0], 3), "median_s": round(sorted(times)[len(times) // 2], 3),
+            "max_s": round(max(times), 3), "slices": slices}
+
+
+if __name__ == "__main__":
+    # `python -m benchmarks.dashboard REDIS_URL DASHBOARD_STATE_DIR RUNS`: the callback timings as JSON.
+    sys.stdout.buffer.write(orjson.dumps(callbacks_in_this_process(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]))))

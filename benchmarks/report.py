@@ -1,0 +1,151 @@
+"""Targets and the readable table: each figure against its target, and throughput against the baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+SERVICES_WITH_RSS_TARGET = ("marketsim", "nav", "publisher", "dashboard")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    key: str
+    label: str
+    unit: str
+    limit: float
+    higher_is_better: bool
+    value: Callable[[dict], float | None]
+    note: Callable[[dict], str] = lambda _r: ""
+
+
+def _get(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _max_rss(result: dict) -> float | None:
+    values = [v for name, series in (result.get("rss_mb") or {}).items() if name in SERVICES_WITH_RSS_TARGET
+              for v in series.values() if isinstance(v, (int, float))]
+    return max(values) if values else None
+
+
+def _max_rss_note(result: dict) -> str:
+    best = None
+    for name, series in (result.get("rss_mb") or {}).items():
+        if name in SERVICES_WITH_RSS_TARGET:
+            for when, v in series.items():
+                if isinstance(v, (int, float)) and (best is None or v > best[0]):
+                    best = (v, f"{name} at {when}")
+    return best[1] if best else ""
+
+
+def _spread(result: dict) -> float | None:
+    costs = [row["us_per_update"] for row in result.get("scaling") or [] if row.get("us_per_update")]
+    return round(max(costs) / min(costs), 2) if len(costs) >= 2 else None
+
+
+def _spread_note(result: dict) -> str:
+    rows = result.get("scaling") or []
+    return ", ".join(f"{r['instruments']}: {r['us_per_update']:g} µs" for r in rows if r.get("us_per_update"))
+
+
+TARGETS = (
+    Target("throughput_ratio", "end-to-end throughput / pipelined-XADD baseline", "x", 0.5, True,
+           lambda r: _get(r, "throughput", "ratio_to_baseline"),
+           lambda r: f"{_get(r, 'throughput', 'consumed_per_s')} vs {_get(r, 'baseline', 'xadd_per_s')} updates/s "
+                     f"at {_get(r, 'throughput', 'instruments')} instruments"),
+    Target("latency_nav_p99", "p99 price XADD -> snapshot on hedge:nav", "ms", 10.0, False,
+           lambda r: _get(r, "latency", "to_nav_stream_ms", "p99"),
+           lambda r: f"p50 {_get(r, 'latency', 'to_nav_stream_ms', 'p50')} ms, max "
+                     f"{_get(r, 'latency', 'to_nav_stream_ms', 'max')} ms"),
+    Target("latency_file_p99", "p99 price XADD -> nav.json on disk", "ms", 25.0, False,
+           lambda r: _get(r, "latency", "to_nav_json_ms", "p99"),
+           lambda r: f"p50 {_get(r, 'latency', 'to_nav_json_ms', 'p50')} ms, max "
+                     f"{_get(r, 'latency', 'to_nav_json_ms', 'max')} ms"),
+    Target("valuation_median", "valuation of 1,000 holdings + 200 positions (median)", "ms", 1.0, False,
+           lambda r: _get(r, "valuation", "build_ms", "median"),
+           lambda r: f"p99 {_get(r, 'valuation', 'build_ms', 'p99')} ms; CPU median "
+                     f"{_get(r, 'valuation', 'build_cpu_ms', 'median')} ms"),
+    Target("max_rss", "largest service RSS", "MB", 150.0, False, _max_rss, _max_rss_note),
+    Target("scaling_spread", "cost per update, max / min over the sizes", "x", 2.0, False, _spread, _spread_note),
+    Target("overview_callback", "Overview refresh (full redraw, server time, median)", "ms", 50.0, False,
+           lambda r: _get(r, "dashboard", "callbacks", "refresh_full_ms", "median"),
+           lambda r: f"at {_get(r, 'dashboard', 'callbacks', 'holdings')} holdings; over HTTP "
+                     f"{_get(r, 'dashboard', 'http', 'refresh_full_ms', 'median')} ms"),
+    Target("donut_visible", "navigation -> donut visible in Chromium (median)", "s", 1.5, False,
+           lambda r: _get(r, "dashboard", "donut", "median_s"),
+           lambda r: _get(r, "dashboard", "donut", "skipped") or _get(r, "dashboard", "donut", "error") or
+           f"first load {_get(r, 'dashboard', 'donut', 'first_s')} s"),
+)
+
+
+def evaluate(result: dict) -> list[dict]:
+    """One row per target: value, limit, met (None when the figure is missing)."""
+    rows = []
+    for t in TARGETS:
+        value = t.value(result)
+        met = None if value is None else (value >= t.limit if t.higher_is_better else value <= t.limit)
+        rows.append({"key": t.key, "label": t.label, "value": value, "unit": t.unit,
+                     "target": f"{'≥' if t.higher_is_better else '≤'} {t.limit:g} {t.unit}", "met": met,
+                     "note": t.note(result)})
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return out
+
+
+def render_table(result: dict) -> str:
+    out = []
+    m, s = result["machine"], result["setup"]
+    out.append(f"navstream bench — {m['nproc']} cores ({m['cpu_model']}), {m['mem_total_mb']:,} MB, "
+               f"Python {m['python']}, Redis {m['redis_version']}; load average at start {m['loadavg_start']}")
+    out.append(f"setup: {s['nav_path']}; Redis AOF {'on (appendfsync always)' if s['redis_aof'] else 'off'}; "
+               f"hedge:prices MAXLEN ~{s['prices_maxlen']:,}; {s['instruments']:,} instruments")
+    out.append("")
+    met = {True: "yes", False: "NO", None: "–"}
+    out += _table(["figure", "value", "target", "met", "detail"],
+                  [[t["label"], f"{_fmt(t['value'])} {t['unit']}", t["target"], met[t["met"]], t["note"]]
+                   for t in result["targets"]])
+    out.append("")
+    base = _get(result, "baseline", "xadd_per_s") or 0
+    out += _table(["instruments", "updates/s", "µs/update", "/ baseline", "upd/snapshot",
+                   "CPU µs/upd nav", "publisher", "redis", "pricer(bench)"],
+                  [[_fmt(r["instruments"]), _fmt(r["consumed_per_s"]), _fmt(r["us_per_update"]),
+                    _fmt(round(r["consumed_per_s"] / base, 3) if base else None), _fmt(r["updates_per_snapshot"]),
+                    _fmt(r["cpu_us_per_update"].get("nav")), _fmt(r["cpu_us_per_update"].get("publisher")),
+                    _fmt(r["cpu_us_per_update"].get("redis")), _fmt(r["cpu_us_per_update"].get("bench"))]
+                   for r in result.get("scaling") or []])
+    out.append("")
+    rss = result.get("rss_mb") or {}
+    order = ["start", "after_latency", "after_dashboard", "end", "peak"]
+    phases = [p for p in order if any(p in series for series in rss.values())]
+    out += _table(["RSS MB", *phases], [[name, *(_fmt(series.get(p)) for p in phases)] for name, series in rss.items()])
+    mem = result.get("redis_memory") or {}
+    if mem:
+        out.append("")
+        keys = ", ".join(f"{k} {_fmt(v)}" for k, v in mem.get("by_key_mb", {}).items())
+        out.append(f"Redis used_memory {_fmt(mem.get('used_memory_mb'))} MB (peak {_fmt(mem.get('used_memory_peak_mb'))}"
+                   f" MB); by key (MB): {keys}")
+    for note in result.get("notes") or []:
+        out.append(f"note: {note}")
+    return "\n".join(out)
