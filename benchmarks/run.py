@@ -226,8 +226,6 @@ def write_profile_summary(prof: Path, out: Path, top: int = 40) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--"]:   # `navstream bench -- --quick`: the CLI passes the separator through
-        argv = argv[1:]
     args = build_parser().parse_args(argv)
     try:
         plan = Plan(args)

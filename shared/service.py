@@ -8,6 +8,7 @@ once when it starts and once when it ends.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -74,6 +75,10 @@ def run_service(name: str, interval_s: float, make_loop: Callable[[ServiceContex
                 if needs_setup:
                     loop.setup()
                     needs_setup = False
+                    # Everything alive now (imports, clients, config) lives for the whole process;
+                    # moving it out of the collector's reach keeps full collections from adding
+                    # tens of milliseconds to the latency tail.
+                    gc.freeze()
                 loop.step()
                 ctx.heartbeat.beat()
                 if outage.active:
