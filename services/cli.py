@@ -11,6 +11,18 @@ from shared.keys import SERVICES
 from shared.settings import Mode, load_settings
 
 
+def _redis():
+    """A client for REDIS_URL, else for the embedded Redis of a `navstream up` running here."""
+    from services.supervisor import EMBEDDED_URL_FILE
+    from shared.redis_io import connect
+
+    settings = load_settings()
+    url = settings.redis_url
+    if url is None and EMBEDDED_URL_FILE.exists():
+        url = EMBEDDED_URL_FILE.read_text().strip()
+    return connect(url or settings.effective_redis_url, name="navstream-cli")
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from services.supervisor import Supervisor
 
@@ -19,12 +31,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from services.status import status_command
-    from shared.redis_io import connect
 
     settings = load_settings()
-    r = connect(settings.effective_redis_url, name="navstream-status")
+    r = _redis()
     services = args.service or [s for s in SERVICES if s != "marketsim" or settings.mode is Mode.SIM]
-    return status_command(r, settings.keys, services, sys.stdout)
+    return status_command(r, settings.keys, services, sys.stdout, strict=args.strict)
 
 
 def _sim_base() -> str:
@@ -50,10 +61,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 def _cmd_nav(args: argparse.Namespace) -> int:
     from services.nav.manual import clear_manual_nav, set_manual_nav
-    from shared.redis_io import connect
 
     settings = load_settings()
-    r = connect(settings.effective_redis_url, name="navstream-cli")
+    r = _redis()
     if args.nav_cmd == "set":
         set_manual_nav(r, settings.keys, args.value, args.note or "")
         print(f"manual NAV set to {args.value:,.2f} USD; snapshots now say source \"manual\" "
@@ -72,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="heartbeats, stream lengths, consumer lag; exit 1 if unhealthy")
     st.add_argument("--service", action="append", choices=SERVICES, help="check only this service (repeatable)")
+    st.add_argument("--strict", action="store_true", help="a degraded service (fallback data) counts as unhealthy")
     st.set_defaults(func=_cmd_status)
 
     sim = sub.add_parser("sim", help="inject faults into marketsim (sim mode)")

@@ -1,8 +1,10 @@
 """`navstream status`: each service's heartbeat, stream lengths and consumer lag, and an exit code.
 
-Exit 0 when every expected service has a fresh heartbeat with status "ok", 1 when
-any is missing, stale or unhealthy, 2 when Redis cannot be reached: ready for a
-cron job, a monitor or a compose healthcheck (`navstream status --service nav`).
+Exit 0 when every expected service has a fresh heartbeat with status "ok" or
+"degraded" (working, but on fallback data: a monitor may want to know, use
+--strict), 1 when any is missing, stale or in error, 2 when Redis cannot be
+reached: ready for a cron job, a monitor or a compose healthcheck
+(`navstream status --service nav`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,8 @@ class ServiceHealth:
     last_error: str | None
     pid: int | None
 
-    @property
-    def healthy(self) -> bool:
-        return self.status == "ok"
+    def healthy(self, strict: bool = False) -> bool:
+        return self.status == "ok" or (not strict and self.status == "degraded")
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,12 @@ def render(health: list[ServiceHealth], streams: list[StreamInfo]) -> str:
     return "\n".join(lines)
 
 
-def status_command(r: redis.Redis, keys: Keys, services: list[str], out) -> int:
+def status_command(r: redis.Redis, keys: Keys, services: list[str], out, strict: bool = False) -> int:
     try:
         health, streams = collect(r, keys, services)
     except RedisUnavailable as exc:
         out.write(f"cannot reach Redis: {exc}\n")
         return EXIT_NO_REDIS
     out.write(render(health, streams) + "\n")
-    return EXIT_OK if all(h.healthy for h in health) else EXIT_UNHEALTHY
+    return EXIT_OK if all(h.healthy(strict) for h in health) else EXIT_UNHEALTHY
 

@@ -30,6 +30,7 @@ PIPELINE = ("pricer", "nav", "publisher", "dashboard")
 STOP_GRACE_S = 7.0          # SIGTERM → SIGKILL; the whole stop stays under 10 s
 STABLE_AFTER_S = 60.0       # a child up this long has its restart backoff reset
 EMBEDDED_REDIS_PORT = 6380
+EMBEDDED_URL_FILE = Path("var") / "redis.url"   # relative to the folder `navstream up` runs in
 
 
 def redis_server_binary() -> str:
@@ -119,6 +120,8 @@ class Supervisor:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     self.say("up", f"embedded Redis ({binary}) on 127.0.0.1:{port}, data in {datadir}")
+                    # so `navstream status`, `nav set` and `sim` run here find this Redis
+                    (self.root / EMBEDDED_URL_FILE).write_text(url + "\n")
                     return url
             time.sleep(0.05)
         raise RuntimeError(f"embedded redis-server did not accept connections on port {port} within 10 s")
@@ -197,6 +200,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 _signal(proc, signal.SIGKILL)
                 proc.wait(2)
+        if self.redis_proc:
+            (self.root / EMBEDDED_URL_FILE).unlink(missing_ok=True)
         if self.redis_proc and self.redis_proc.poll() is None:
             _signal(self.redis_proc, signal.SIGTERM)
             try:

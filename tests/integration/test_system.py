@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -77,3 +79,46 @@ def test_up_stops_everything_within_10s_on_sigterm(system, r):
     assert time.monotonic() - started < 10
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def _cli(system, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=system.workdir, env=system.env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_cli_status_nav_and_sim_commands_against_a_running_system(system, r):
+    env = system.env
+    eventually(lambda: _nav_json(env)["source"] == "live", timeout=30, message="first live snapshot")
+    eventually(lambda: all(r.get(f"hedge:health:{s}") for s in ("marketsim", "pricer", "nav", "publisher",
+                                                                 "dashboard")), timeout=20, message="heartbeats")
+    status = _cli(system, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    for name in ("pricer", "nav", "publisher", "dashboard", "hedge:nav"):
+        assert name in status.stdout
+
+    # A fault through the CLI moves BTC off the mark tier within two rounds; clearing it moves it back.
+    assert _cli(system, "sim", "fault", "mark", "down").returncode == 0
+    eventually(lambda: _nav_json(env)["aum"]["offexchange"]["BTC"]["source"] in ("spot_cache", "coingecko"),
+               timeout=5, message="BTC priced by a fallback tier")
+    latest = orjson.loads(r.hget("hedge:prices:latest", "BTC"))
+    assert latest["src"] in ("spot_cache", "coingecko")
+    assert _cli(system, "sim", "clear").returncode == 0
+    eventually(lambda: _nav_json(env)["aum"]["offexchange"]["BTC"]["source"] == "mark", timeout=10,
+               message="BTC back on the mark")
+
+    # Manual NAV: set, seen in snapshots with its note, cleared.
+    out = _cli(system, "nav", "set", "123456.5", "--note", "exchange maintenance")
+    assert out.returncode == 0, out.stderr
+    doc = eventually(lambda: (d := _nav_json(env))["source"] == "manual" and d, timeout=10, message="manual")
+    assert doc["nav_total"] == 123456.5 and doc["aum"]["futures"] == 123456.5
+    assert _cli(system, "nav", "clear").returncode == 0
+    eventually(lambda: _nav_json(env)["source"] == "live", timeout=10, message="back to live")
+
+    # A frozen service loses its heartbeat; status says so with exit code 1.
+    nav_pid = orjson.loads(r.get("hedge:health:nav"))["pid"]
+    os.kill(nav_pid, signal.SIGSTOP)
+    try:
+        eventually(lambda: _cli(system, "status", "--service", "nav").returncode == 1, timeout=15,
+                   message="status to report nav unhealthy")
+    finally:
+        os.kill(nav_pid, signal.SIGCONT)
