@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -133,13 +134,21 @@ class Settings(BaseSettings):
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
-@lru_cache(maxsize=1)
-def load_settings() -> Settings:
-    """Parse the environment once; a bad value is a ConfigError naming the variable."""
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_env_settings(cls: type[S], prefix: str = "") -> S:
+    """Parse `cls` from the environment; a bad value is a ConfigError naming the variable."""
     try:
-        return Settings()
+        return cls()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
-        )
+            (f"{prefix}{str(err['loc'][0]).upper()}: " if err["loc"] else "") + err["msg"]
+            for err in exc.errors())
         raise ConfigError(f"invalid settings in the environment: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The shared settings, parsed once per process."""
+    return load_env_settings(Settings)

@@ -121,6 +121,20 @@ class RedisServer:
         self.start()
 
 
+def terminate(proc: subprocess.Popen | None, timeout: float) -> tuple[int | None, bool]:
+    """SIGTERM `proc` and wait; SIGKILL it after `timeout`. Returns (exit code, stopped in time)."""
+    if proc is None:
+        return None, True
+    if proc.poll() is not None:
+        return proc.returncode, True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout), True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(5), False
+
+
 class ServiceProcess:
     """`python -m services.<name>` as a child process, with its stderr kept in a log file."""
 
@@ -157,15 +171,9 @@ class ServiceProcess:
             self.proc.wait(5)
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        if not self.alive():
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            raise AssertionError(f"{self.name} did not stop within {timeout}s of SIGTERM") from None
+        code, in_time = terminate(self.proc, timeout)
+        assert in_time, f"{self.name} did not stop within {timeout}s of SIGTERM"
+        return code
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -219,11 +227,4 @@ class NavstreamUp:
         return self.out_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+        return terminate(self.proc, timeout)[0]

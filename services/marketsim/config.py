@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.errors import ConfigError
+from shared.settings import load_env_settings
 
 
 class MarketsimConfig(BaseSettings):
@@ -15,8 +15,4 @@ class MarketsimConfig(BaseSettings):
 
 
 def load_config() -> MarketsimConfig:
-    try:
-        return MarketsimConfig()
-    except ValidationError as exc:
-        problems = "; ".join(f"MARKETSIM_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid marketsim settings in the environment: {problems}") from None
+    return load_env_settings(MarketsimConfig, "MARKETSIM_")
