@@ -12,6 +12,7 @@ from services.marketsim.server import SimServer
 from services.marketsim.state import SimState
 from shared.errors import ConfigError
 from shared.logs import setup_logging
+from shared.metrics import serve_metrics
 from shared.settings import load_settings
 
 
@@ -32,6 +33,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
+    serve_metrics("marketsim", settings.metrics_port_base)
     sim = SimState(seed=settings.marketsim_seed)
     try:
         server = SimServer((settings.marketsim_bind, settings.marketsim_port), sim, stop)
