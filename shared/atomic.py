@@ -11,10 +11,31 @@ import orjson
 
 
 def write_bytes_atomic(path: Path | str, data: bytes) -> None:
-    """Write `data` to a temp file in the same folder, fsync it, rename it over `path`.
+    """Write `data` to a temp file in the same folder, fsync it, rename it over `path`, fsync the folder.
 
     On any error (ENOSPC, EACCES, ...) the temp file is removed, the old file is left
     as it was, and the OSError propagates for the caller to report.
+    """
+    path = Path(path)
+    replace_bytes(path, data)
+    sync_folder(path.parent)
+
+
+def write_json_atomic(path: Path | str, doc: Any) -> None:
+    """Serialise `doc` with orjson (NaN and infinity are refused upstream) and write it atomically."""
+    write_bytes_atomic(path, json_bytes(doc))
+
+
+def json_bytes(doc: Any) -> bytes:
+    """The bytes write_json_atomic writes for `doc` (indented JSON)."""
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+
+
+def replace_bytes(path: Path | str, data: bytes) -> None:
+    """write_bytes_atomic without the folder fsync, for writing several files into one folder.
+
+    Readers see the new file as soon as this returns; it survives a crash of the
+    machine only once `sync_folder(path.parent)` has returned. Errors as in write_bytes_atomic.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,16 +52,10 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path | str, doc: Any) -> None:
-    """Serialise `doc` with orjson (NaN and infinity are refused upstream) and write it atomically."""
-    write_bytes_atomic(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
+def sync_folder(folder: Path | str) -> None:
+    """fsync a folder: the renames into it are durable once this returns."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1,14 +1,16 @@
 """The publisher's loop: read a batch, publish the newest snapshot and the KPIs, then ack.
 
-Order per batch (the durability rule of DESIGN.md): files first, then one MULTI with
-the state keys, the history point, new bars, the KPI state and the XACKs. A crash
-anywhere before EXEC leaves the entries pending; the restart reclaims and redoes them.
+Order per batch (the durability rule of DESIGN.md): files first (nav.json as soon as the
+newest snapshot is checked, then positions.json and kpis_v7.json, then one fsync per
+folder), then one MULTI with the state keys, the history point, new bars, the KPI state
+and the XACKs. A crash anywhere before EXEC leaves the entries pending; the restart
+reclaims and redoes them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from shared.backoff import Episode
 from shared.contracts.kpis import validate_kpis_document
@@ -19,9 +21,9 @@ from shared.redis_io import Entry, GroupReader
 from shared.service import ServiceContext
 
 from services.publisher.config import PublisherSettings
-from services.publisher.files import KPIS_FILE, NAV_FILE, POSITIONS_FILE, state_dirs, write_state_files
+from services.publisher.files import KPIS_FILE, NAV_FILE, POSITIONS_FILE, StateFileBatch, state_dirs
 from services.publisher.publication import Publication, markets_needed, plan_publication
-from services.publisher.snapshot import AcceptedSnapshot, accept_snapshot, entry_seq
+from services.publisher.snapshot import AcceptedSnapshot, accept_snapshot, entry_seq, read_snapshot
 from services.publisher.store import (
     Bounds,
     FillWindow,
@@ -64,11 +66,15 @@ class PublisherLoop:
         nav_entries = [e for stream, es in batch if stream == self.keys.nav for e in es]
         fill_ids = [eid for stream, es in batch if stream == self.keys.fills for eid, _ in es]
 
-        accepted = self._accept(nav_entries)
+        newest, older = self._newest(nav_entries)
+        files = StateFileBatch(self.dirs)
+        if newest is not None:   # nav.json first: readers wait for it, and it needs nothing else
+            files.put({NAV_FILE: newest.doc})
+        accepted = self._accepted(older, newest)
         pub = self._plan(accepted) if (accepted or fill_ids) else None
         write_kpis = pub is not None and self._kpis_valid(pub)
         if pub is not None:
-            self._write_files(pub, write_kpis)
+            self._write_files(files, pub, write_kpis)
         acks = {self.keys.nav: [eid for eid, _ in nav_entries], self.keys.fills: fill_ids}
         self._test_pause(len(nav_entries) + len(fill_ids))
         commit(self.ctx.r, self.keys, self.reader, pub, acks, self.bounds, write_kpis=write_kpis)
@@ -78,24 +84,40 @@ class PublisherLoop:
         """Nothing of its own to release: the Redis client belongs to the service context."""
 
     # --- steps ------------------------------------------------------------------------
-    def _accept(self, entries: Sequence[Entry]) -> list[AcceptedSnapshot]:
-        accepted = []
-        for entry_id, fields in entries:
-            eid = entry_id.decode()
+    def _newest(self, entries: Sequence[Entry]) -> tuple[AcceptedSnapshot | None, Sequence[Entry]]:
+        """The newest snapshot that passes the whole nav.v7 check (the one to publish) and the entries
+        before it; newer entries that fail are rejected."""
+        for i in range(len(entries) - 1, -1, -1):
+            entry_id, fields = entries[i]
             try:
-                snap = accept_snapshot(eid, fields)
+                return accept_snapshot(entry_id.decode(), fields), entries[:i]
             except ContractError as exc:
-                self._error("snapshots_rejected", f"{self.keys.nav} entry {eid} (seq {entry_seq(fields)}): "
-                            f"{exc}; skipped it and acknowledged it so it cannot block the group; "
-                            f"nothing is published from it")
-                continue
+                self._reject(entry_id.decode(), fields, exc)
+        return None, ()
+
+    def _accepted(self, older: Sequence[Entry], newest: AcceptedSnapshot | None) -> list[AcceptedSnapshot]:
+        """The batch's usable snapshots in stream order. The older ones are coalesced: they feed only
+        the bars, so only the fields the bars read are checked (read_snapshot)."""
+        accepted = []
+        for entry_id, fields in older:
+            try:
+                accepted.append(read_snapshot(entry_id.decode(), fields))
+            except ContractError as exc:
+                self._reject(entry_id.decode(), fields, exc)
+        if newest is not None:
+            accepted.append(newest)
+        for snap in accepted:
             if snap.repaired:
                 self.log.warning("nav snapshot seq %s (entry %s) has no aum block; publishing the stable "
                                  "shape {futures: nav_total, offexchange: {}, total: nav_total} instead",
-                                 snap.seq, eid)
+                                 snap.seq, snap.entry_id)
                 self.hb.count("aum_guard_repairs")
-            accepted.append(snap)
         return accepted
+
+    def _reject(self, entry_id: str, fields: Mapping, exc: ContractError) -> None:
+        self._error("snapshots_rejected", f"{self.keys.nav} entry {entry_id} (seq {entry_seq(fields)}): "
+                    f"{exc}; skipped it and acknowledged it so it cannot block the group; "
+                    f"nothing is published from it")
 
     def _plan(self, accepted: list[AcceptedSnapshot]) -> Publication:
         now = time.time()
@@ -105,7 +127,7 @@ class PublisherLoop:
             self.log.warning("%s; left it out of the KPIs", problem)
         self.fills.refresh(now)
         return plan_publication(accepted=accepted, reference=self.published, state=inputs.state,
-                                closed_bars=inputs.closed_bars, fills=self.fills.fills(), now=now,
+                                closed_bars=inputs.closed_bars, fills=self.fills.totals, now=now,
                                 cfg=self.kpi_cfg)
 
     def _kpis_valid(self, pub: Publication) -> bool:
@@ -117,17 +139,18 @@ class PublisherLoop:
             return False
         return True
 
-    def _write_files(self, pub: Publication, write_kpis: bool) -> None:
+    def _write_files(self, files: StateFileBatch, pub: Publication, write_kpis: bool) -> None:
+        """The batch's other files beside its nav.json (already put), then the folder fsyncs."""
         docs = {}
         if pub.nav_doc is not None:
-            docs[NAV_FILE] = pub.nav_doc
             docs[POSITIONS_FILE] = pub.positions_doc
         if write_kpis:
             docs[KPIS_FILE] = pub.kpis_doc
-        if not docs:
+        files.put(docs)
+        if not (files.written or files.errors):
             return
-        errors = write_state_files(self.dirs, docs)
-        STATE_WRITES.labels(result="ok").inc(len(docs) * len(self.dirs) - len(errors))
+        errors = files.finish()
+        STATE_WRITES.labels(result="ok").inc(files.written)
         for message in errors:
             self.hb.error(message)
         if errors:

@@ -10,15 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.contracts.fills import Fill
-
 from services.publisher.history import history_point
 from services.publisher.kpis.atr import AtrThresholds, market_atr, portfolio_regime
 from services.publisher.kpis.bars import Bar, fold_marks, minute_of
 from services.publisher.kpis.document import build_kpis_document
 from services.publisher.kpis.drawdown import DrawdownThresholds, compute_drawdown
-from services.publisher.kpis.fee_pnl import compute_fee_pnl
-from services.publisher.kpis.router import RouterThresholds, compute_router_stats
+from services.publisher.kpis.fee_pnl import fee_pnl_of
+from services.publisher.kpis.router import RouterThresholds, router_stats_of
+from services.publisher.kpis.window import FillTotals
 from services.publisher.snapshot import (
     AcceptedSnapshot,
     position_marks,
@@ -58,9 +57,9 @@ def markets_needed(accepted: Sequence[AcceptedSnapshot], reference: Mapping[str,
 
 def plan_publication(*, accepted: Sequence[AcceptedSnapshot], reference: Mapping[str, Any] | None,
                      state: KpiState, closed_bars: Mapping[str, Sequence[Bar]],
-                     fills: Sequence[Fill], now: float, cfg: KpiConfig) -> Publication:
+                     fills: FillTotals, now: float, cfg: KpiConfig) -> Publication:
     """`accepted` in stream order; `reference` the last published snapshot (used when none is new);
-    `closed_bars` the recent closed bars per market, oldest first; `fills` those in the window."""
+    `closed_bars` the recent closed bars per market, oldest first; `fills` the totals of those in the window."""
     newest = accepted[-1] if accepted else None
     snapshot = newest.doc if newest else reference
 
@@ -77,8 +76,8 @@ def plan_publication(*, accepted: Sequence[AcceptedSnapshot], reference: Mapping
 
     kpis = build_kpis_document(
         now=now, snapshot=snapshot, drawdown=drawdown, atr_by_symbol=by_symbol, atr_regime=regime,
-        fee_pnl=compute_fee_pnl(fills, cfg.window_s),
-        router=compute_router_stats(fills, cfg.window_s, cfg.router),
+        fee_pnl=fee_pnl_of(fills, cfg.window_s),
+        router=router_stats_of(fills, cfg.window_s, cfg.router),
     )
 
     history, history_minute = None, state.history_minute

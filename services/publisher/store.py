@@ -17,7 +17,7 @@ from shared.keys import Keys
 from shared.redis_io import GroupReader
 
 from services.publisher.kpis.bars import Bar, decode_bar, encode_bar
-from services.publisher.kpis.window import TimedFill, entry_ms, window_start_ms
+from services.publisher.kpis.window import FillTotals, TimedFill, entry_ms, window_start_ms
 from services.publisher.publication import Publication
 from services.publisher.state import KpiState, decode_kpi_state, encode_kpi_state
 
@@ -72,6 +72,7 @@ class FillWindow:
 
     Redis holds the truth; this is a cache rebuilt on `reload()`. At most `max_fills`
     newest fills are kept (the bound); `truncated` says when the window holds more.
+    `totals` follows every fill in and out, so the KPIs never walk the whole window.
     """
 
     def __init__(self, r: redis.Redis, stream: str, window_s: float, max_fills: int) -> None:
@@ -80,6 +81,7 @@ class FillWindow:
         self.window_s = window_s
         self.max_fills = max_fills
         self.entries: deque[TimedFill] = deque(maxlen=max_fills)
+        self.totals = FillTotals()
         self.last_id: bytes | None = None
         self.truncated = False
         self.rejected = 0
@@ -87,6 +89,7 @@ class FillWindow:
 
     def reload(self, now: float) -> None:
         self.entries.clear()
+        self.totals = FillTotals()
         self._dropped_ms = 0
         start = window_start_ms(now, self.window_s)
         reply = self.r.xrevrange(self.stream, min=start, count=self.max_fills)
@@ -124,14 +127,16 @@ class FillWindow:
                 log.warning("%s entry %s: %s; left out of the fee and router KPIs",
                             self.stream, entry_id.decode(), exc)
                 continue
-            if len(self.entries) == self.max_fills:
+            if len(self.entries) == self.max_fills:     # the append below drops the oldest
                 self._dropped_ms = max(self._dropped_ms, self.entries[0].ms)
+                self.totals.remove(self.entries[0].fill)
             self.entries.append(timed)
+            self.totals.add(timed.fill)
 
     def _prune(self, now: float) -> None:
         start = window_start_ms(now, self.window_s)
         while self.entries and self.entries[0].ms <= start:
-            self.entries.popleft()
+            self.totals.remove(self.entries.popleft().fill)
         self.truncated = self._dropped_ms > start
 
 

@@ -199,6 +199,24 @@ def test_bad_snapshots_are_skipped_acked_and_leave_the_files_alone(services, env
     wait_seq(r, 5)
 
 
+def test_only_the_newest_of_a_batch_is_checked_whole_and_a_bad_one_falls_back_to_the_one_before(
+        services, env, r):
+    older_bad_side = make_snapshot(1)
+    older_bad_side["positions"][0]["side"] = "FLAT"          # a field the bars read: rejected
+    newest_bad_aum = make_snapshot(3)
+    del newest_bad_aum["aum"]["total"]                       # breaks nav.v7: cannot be published
+    ids = [r.xadd(K.nav, {"seq": str(d["seq"]), "snapshot": orjson.dumps(d)}).decode()
+           for d in (older_bad_side, make_snapshot(2), newest_bad_aum)]
+    proc = start(services, env)                              # all three arrive in its first batch
+    wait_seq(r, 2, timeout=15)
+    assert published_seq(env) == 2
+    eventually(lambda: counter(r, "snapshots_rejected") == 2, message="two rejections in the heartbeat")
+    log = proc.log_text()
+    assert f"hedge:nav entry {ids[0]} (seq 1): nav snapshot: positions.0.side" in log
+    assert f"hedge:nav entry {ids[2]} (seq 3): nav snapshot: aum.total" in log
+    assert counter(r, "batches") == 1 and pending(r) == 0
+
+
 def test_coalescing_writes_the_newest_snapshot_far_fewer_times(services, env, r):
     started(services, env, r)
     pipe = r.pipeline(transaction=False)

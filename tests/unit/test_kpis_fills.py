@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.contracts.fills import Fill
 from shared.errors import ContractError
-from services.publisher.kpis.fee_pnl import compute_fee_pnl
-from services.publisher.kpis.router import RouterThresholds, compute_router_stats, router_quality
-from services.publisher.kpis.window import entry_ms, window_start_ms
+from services.publisher.kpis.fee_pnl import compute_fee_pnl, fee_pnl_of
+from services.publisher.kpis.router import RouterThresholds, compute_router_stats, router_quality, router_stats_of
+from services.publisher.kpis.window import ExactSum, FillTotals, entry_ms, window_start_ms
 
 R = RouterThresholds(good_maker=0.6, good_fallback=0.2, fair_maker=0.4, fair_fallback=0.4)
 DAY = 86_400.0
@@ -88,3 +92,42 @@ def test_entry_ids_are_millisecond_times():
 
 def test_window_start():
     assert window_start_ms(1_000.0, 100.0) == 900_000
+
+
+# --- running totals -------------------------------------------------------------------
+
+_floats = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e200, max_value=1e200)
+
+
+@given(st.lists(_floats, max_size=40), st.data())
+def test_exact_sum_equals_fsum_of_the_terms_still_in_it(terms, data):
+    total = ExactSum()
+    for x in terms:
+        total.add(x)
+    assert total.value == math.fsum(terms)
+    gone = data.draw(st.integers(0, len(terms)))
+    for x in terms[:gone]:
+        total.remove(x)
+    assert total.value == math.fsum(terms[gone:])      # no drift, however much came and went
+
+
+def test_exact_sum_of_nothing_left_is_exactly_zero():
+    total = ExactSum()
+    for x in (0.1, 0.2, 1e16, -3.3):
+        total.add(x)
+    for x in (1e16, 0.2, -3.3, 0.1):
+        total.remove(x)
+    assert total.value == 0.0
+
+
+def test_kpis_from_running_totals_match_a_fresh_count():
+    fills = [fill(i, fee=0.1 * i, pnl=(-1) ** i * 3.7, maker=i % 3 != 0, fallback=i % 5 == 0,
+                  slippage=0.01 * i) for i in range(30)]
+    totals = FillTotals.of(fills)
+    for f in fills[:12]:
+        totals.remove(f)
+    assert compute_fee_pnl(fills[12:], DAY) == fee_pnl_of(totals, DAY)
+    assert compute_router_stats(fills[12:], DAY, R) == router_stats_of(totals, DAY, R)
+    direct = fills[12:]
+    assert fee_pnl_of(totals, DAY).fees_usd == math.fsum(f.fee_usd for f in direct)
+    assert router_stats_of(totals, DAY, R).maker_fills == sum(f.liquidity == "maker" for f in direct)

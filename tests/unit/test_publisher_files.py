@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
-from services.publisher.files import KPIS_FILE, NAV_FILE, state_dirs, write_state_files
+from services.publisher.files import KPIS_FILE, NAV_FILE, POSITIONS_FILE, StateFileBatch, state_dirs, write_state_files
 
 
 def test_documents_go_to_every_folder(tmp_path):
@@ -42,3 +44,38 @@ def test_one_failing_file_does_not_stop_the_others_nor_leave_a_temp_file(tmp_pat
     assert json.loads((state / NAV_FILE).read_text()) == {"seq": 2}
     assert victim.is_dir() and (victim / "keep").read_text() == "x"
     assert [p.name for p in state.iterdir() if p.name.endswith(".tmp")] == []   # no temp file left behind
+
+
+def test_a_batch_shows_each_file_at_once_and_fsyncs_each_folder_once(tmp_path, monkeypatch):
+    dirs = state_dirs(tmp_path / "state", tmp_path / "dash")
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    batch = StateFileBatch(dirs)
+    batch.put({NAV_FILE: {"seq": 7}})
+    for d in dirs:                                  # readable before the rest of the batch is written
+        assert json.loads((d / NAV_FILE).read_text()) == {"seq": 7}
+    batch.put({POSITIONS_FILE: {"positions": []}, KPIS_FILE: {"k": 1}})
+    assert batch.finish() == [] and batch.written == 6
+    folders = [p for p in synced if os.path.isdir(p)]
+    assert sorted(folders) == sorted(str(d) for d in dirs)              # each folder once, at the end
+    assert synced[-2:] == folders and len(synced) == 6 + 2              # and every file before it
+
+
+def test_a_folder_fsync_that_fails_is_reported_by_folder(tmp_path, monkeypatch):
+    state = tmp_path / "state"
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    errors = write_state_files([state], {NAV_FILE: {"seq": 1}})
+    assert len(errors) == 1 and errors[0].startswith(f"state folder {state}: fsync failed (Input/output error)")

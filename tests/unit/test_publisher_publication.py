@@ -12,6 +12,7 @@ from shared.contracts.fills import Fill
 from shared.contracts.kpis import KpisDocument, validate_kpis_document
 from services.publisher.history import decode_history_point
 from services.publisher.kpis.bars import Bar
+from services.publisher.kpis.window import FillTotals
 from services.publisher.publication import KpiConfig, markets_needed, plan_publication
 from services.publisher.snapshot import accept_snapshot
 from services.publisher.state import KpiState
@@ -27,7 +28,7 @@ def accepted(*docs):
 
 def plan(acc, *, state=KpiState(), bars=None, fills=(), reference=None, now=T0 + 1000):
     return plan_publication(accepted=acc, reference=reference, state=state, closed_bars=bars or {},
-                            fills=list(fills), now=now, cfg=CFG)
+                            fills=FillTotals.of(fills), now=now, cfg=CFG)
 
 
 def test_newest_snapshot_is_published_from_a_batch():

@@ -18,6 +18,7 @@ from services.publisher.snapshot import (
     position_marks,
     position_weights,
     positions_document,
+    read_snapshot,
 )
 from tests.support import schema_validator
 
@@ -104,6 +105,30 @@ def test_contract_breaks_are_rejected_naming_the_field(mutate, needle):
 def test_non_json_and_nan_are_rejected(raw):
     with pytest.raises(ContractError):
         accept_snapshot("1-0", {b"seq": b"9", b"snapshot": raw})
+
+
+def test_coalesced_snapshots_are_checked_only_in_the_fields_the_bars_read():
+    doc = copy.deepcopy(make_snapshot(5))
+    doc["aum"].pop("total")                       # not read by the bars: left to the publish-time check
+    fields = {b"seq": b"5", b"snapshot": orjson.dumps(doc)}
+    assert read_snapshot("1-0", fields).doc == doc
+    with pytest.raises(ContractError, match="aum.total"):
+        accept_snapshot("1-0", fields)
+    assert read_snapshot("1-0", nav_entry(make_snapshot(3, with_aum=False))).repaired   # the guard too
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda d: d["positions"][0].update(side="FLAT"), r"positions\.0\.side"),
+    (lambda d: d["positions"][1].update(mark_price="high"), r"positions\.1\.mark_price"),
+    (lambda d: d["positions"][0].pop("symbol"), r"positions\.0\.symbol"),
+    (lambda d: d.pop("ts"), "ts"),
+    (lambda d: d.update(seq=-1), "seq"),
+])
+def test_coalesced_snapshots_with_bad_bar_fields_are_rejected_naming_the_field(mutate, needle):
+    doc = copy.deepcopy(make_snapshot(5))
+    mutate(doc)
+    with pytest.raises(ContractError, match=needle):
+        read_snapshot("1-0", {b"seq": b"5", b"snapshot": orjson.dumps(doc)})
 
 
 def test_entry_without_snapshot_field_is_rejected():

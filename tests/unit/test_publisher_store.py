@@ -9,6 +9,7 @@ import orjson
 from shared.contracts.fills import Fill, encode_fill
 from shared.keys import Keys
 from services.publisher.kpis.bars import Bar, encode_bar
+from services.publisher.kpis.window import FillTotals
 from services.publisher.store import FillWindow, load_batch_inputs, load_published_snapshot
 from tests.unit.test_publisher_snapshot import make_snapshot
 
@@ -16,7 +17,18 @@ K = Keys()
 
 
 def fill(i: int, ts: float) -> Fill:
-    return Fill(f"f{i}", "BTCUSDT", "BUY", 0.01, 97_000.0, 0.5, "maker", False, 1.0, 0.2, ts)
+    """Fees, PnL, slippage and flags vary with i, so the running totals have something to get wrong."""
+    return Fill(f"f{i}", "BTCUSDT", "BUY", 0.01, 97_000.0, 0.5 + i / 7, "maker" if i % 3 else "taker",
+                i % 4 == 0, 1.0 - i / 3, 0.2 * i, ts)
+
+
+def assert_totals_follow_the_window(window: FillWindow) -> None:
+    """The running totals equal the totals computed afresh over the fills the window holds."""
+    fresh, kept = FillTotals.of(window.fills()), window.totals
+    assert (kept.fills, kept.maker_fills, kept.fallback_fills) == (fresh.fills, fresh.maker_fills,
+                                                                    fresh.fallback_fills)
+    for name in ("fees_usd", "realized_pnl_usd", "slippage_bps"):
+        assert getattr(kept, name).value == getattr(fresh, name).value, name
 
 
 def test_fill_window_loads_the_window_tops_up_and_prunes(r):
@@ -28,12 +40,17 @@ def test_fill_window_loads_the_window_tops_up_and_prunes(r):
     window = FillWindow(r, K.fills, window_s=3600, max_fills=100)
     window.reload(now)
     assert [f.id for f in window.fills()] == ["f2"] and window.rejected == 1
+    assert_totals_follow_the_window(window)
     r.xadd(K.fills, encode_fill(fill(3, now)))
     r.xadd(K.fills, encode_fill(fill(4, now)))
     window.refresh(now)
     assert [f.id for f in window.fills()] == ["f2", "f3", "f4"]
+    assert_totals_follow_the_window(window)
     window.refresh(now + 3600 - 59)          # f2 (60 s old at `now`) has left the window
     assert [f.id for f in window.fills()] == ["f3", "f4"]
+    assert_totals_follow_the_window(window)
+    window.refresh(now + 3600 + 1)           # all gone: back to exactly nothing
+    assert window.fills() == [] and window.totals.fills == 0 and window.totals.fees_usd.value == 0.0
 
 
 def test_fill_window_is_bounded_and_says_so(r):
@@ -45,10 +62,12 @@ def test_fill_window_is_bounded_and_says_so(r):
     window = FillWindow(r, K.fills, window_s=3600, max_fills=10)
     window.reload(now)
     assert len(window.fills()) == 10 and window.fills()[-1].id == "f24" and window.truncated
+    assert_totals_follow_the_window(window)
     for i in range(25, 50):
         r.xadd(K.fills, encode_fill(fill(i, now)))
     window.refresh(now)
     assert [f.id for f in window.fills()] == [f"f{i}" for i in range(40, 50)]
+    assert_totals_follow_the_window(window)      # the bound dropped 15 fills: the totals dropped them too
 
 
 def test_batch_inputs_read_state_and_recent_bars(r):

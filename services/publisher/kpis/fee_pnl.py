@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from shared.contracts.fills import Fill
 
+from services.publisher.kpis.window import FillTotals
+
 
 @dataclass(frozen=True, slots=True)
 class FeePnl:
@@ -27,10 +29,15 @@ class FeePnl:
 
 def compute_fee_pnl(fills: Sequence[Fill], window_s: float) -> FeePnl:
     """`fills` are those inside the window (the caller selects them)."""
-    fees = math.fsum(f.fee_usd for f in fills)
-    pnl = math.fsum(f.realized_pnl_usd for f in fills)
+    return fee_pnl_of(FillTotals.of(fills), window_s)
+
+
+def fee_pnl_of(totals: FillTotals, window_s: float) -> FeePnl:
+    """From the running totals of the fills inside the window."""
+    fees = totals.fees_usd.value
+    pnl = totals.realized_pnl_usd.value
     ratio = None
-    if fills and pnl != 0:
+    if totals.fills and pnl != 0:
         ratio = max(fees, 0.0) / abs(pnl)
         if not math.isfinite(ratio):
             ratio = None

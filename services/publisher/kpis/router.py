@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from shared.contracts.fills import Fill
 
+from services.publisher.kpis.window import FillTotals
+
 GOOD, FAIR, POOR = "good", "fair", "poor"
 
 
@@ -47,13 +49,16 @@ class RouterStats:
 def compute_router_stats(fills: Sequence[Fill], window_s: float,
                          thresholds: RouterThresholds) -> RouterStats:
     """`fills` are those inside the window (the caller selects them)."""
-    n = len(fills)
-    makers = sum(1 for f in fills if f.liquidity == "maker")
-    fallbacks = sum(1 for f in fills if f.fallback)
+    return router_stats_of(FillTotals.of(fills), window_s, thresholds)
+
+
+def router_stats_of(totals: FillTotals, window_s: float, thresholds: RouterThresholds) -> RouterStats:
+    """From the running totals of the fills inside the window."""
+    n, makers, fallbacks = totals.fills, totals.maker_fills, totals.fallback_fills
     if n == 0:
         return RouterStats(0, 0, 0, None, None, None, None, window_s)
     maker_ratio, fallback_ratio = makers / n, fallbacks / n
-    slippage = math.fsum(f.slippage_bps for f in fills) / n
+    slippage = totals.slippage_bps.value / n
     return RouterStats(n, makers, fallbacks, maker_ratio, fallback_ratio,
                        slippage if math.isfinite(slippage) else None,
                        router_quality(maker_ratio, fallback_ratio, thresholds), window_s)
