@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     key_prefix: str = "hedge"
     coingecko_ids_file: Path = Path("config/coingecko_ids.json")
     stream_maxlen: int = Field(10_000, ge=100)
+    # hedge:nav entries are whole snapshots (~150 KB at 1,000 holdings), so they get a much smaller cap
+    nav_stream_maxlen: int = Field(2_000, ge=100)
     source_timeout_s: float = Field(2.0, gt=0)
     mark_max_age_s: float = Field(30.0, gt=0)
     spot_cache_ttl_s: float = Field(60.0, gt=0)

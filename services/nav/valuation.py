@@ -22,10 +22,13 @@ from shared.holdings import Holding
 from services.nav.model import AccountPosition, AccountSnapshot, AccountState, Limits, ManualNav
 
 ASSET_TIERS = ("mark", "spot_cache", "coingecko", "avg_cost")
+PLAIN_TIERS = ASSET_TIERS[:3]   # a fresh price from these needs no reason (avg_cost always gets one)
 
 
 def finite_or_none(value: float | None) -> float | None:
     """`value` if it is a finite number, else None: the only way numbers leave this module."""
+    if type(value) is float:   # the common case, on every price of every snapshot
+        return value if math.isfinite(value) else None
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -164,14 +167,32 @@ def value_holding(holding: Holding, obs: PriceObservation | None, now: float,
 
 def value_offexchange(holdings: Mapping[str, Holding], prices: Mapping[str, PriceObservation],
                       now: float, limits: Limits) -> tuple[dict[str, dict], list[str]]:
+    """Every holding at its resolved price, in symbol order, and the reasons to report.
+
+    This runs for each of up to thousands of holdings on every snapshot, so the plain case
+    (float qty ≥ 0, a market-tier price > 0 within its staleness limit, a finite value:
+    nothing to report) is valued inline with one check per condition. Anything else goes
+    through `value_holding`, which says what is wrong; both give the same entry.
+    """
+    fresh_for = {src: limit for src in PLAIN_TIERS if (limit := limits.stale_after(src)) is not None}
     out: dict[str, dict] = {}
     reasons: list[str] = []
     for sym in sorted(holdings):
         holding = holdings[sym]
+        obs = prices.get(sym)
+        if obs is not None and obs.src in fresh_for \
+                and type(holding.qty) is float and type(obs.px) is float and type(obs.ts) is float:
+            qty, px, age = holding.qty, obs.px, now - obs.ts
+            usd_value = qty * px
+            # NaN fails every comparison; with px > 0, a finite product means qty and px are finite too.
+            if qty >= 0.0 and px > 0.0 and 0.0 <= age <= fresh_for[obs.src] and math.isfinite(usd_value):
+                out[sym] = {"qty": qty, "avg_cost": holding.avg_cost, "mark": px, "usd_value": usd_value,
+                            "source": obs.src, "price_age_s": age}
+                continue
         if finite_or_none(holding.qty) is None or holding.qty < 0:
             reasons.append(f"{sym}: qty {holding.qty!r} is not a non-negative number; holding left out")
             continue
-        out[sym], why = value_holding(holding, prices.get(sym), now, limits)
+        out[sym], why = value_holding(holding, obs, now, limits)
         reasons.extend(why)
     return out, reasons
 

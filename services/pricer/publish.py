@@ -1,6 +1,7 @@
 """Publishing a round to Redis in one pipelined round trip (no MULTI: nothing here needs atomicity).
 
-Writes: XADD per observation to `hedge:prices` (MAXLEN ~), HSET `hedge:prices:latest` and
+Writes: XADD per observation to `hedge:prices` (MAXLEN ~, at least three rounds' worth: see
+`stream_bound`), HSET `hedge:prices:latest` and
 `hedge:prices:sources`, the heartbeat. Reads back, for the next round: the tracked markets
 (SMEMBERS `hedge:markets:tracked`) and the fields of both hashes, so a price that is no longer
 valid (asset unpriced, market dropped, asset removed from the holdings) is deleted next round
@@ -47,12 +48,25 @@ def read_view(r: redis.Redis, keys: Keys) -> RedisView:
     return _view(pipe.execute())
 
 
+def stream_bound(maxlen: int, round_size: int) -> int:
+    """The MAXLEN for this round's XADDs: the configured one, or three rounds if that is larger.
+
+    A bound below one round trims entries of the same round before the nav group reads
+    them: they would be lost, not late. Three rounds leave room for a reader one round behind.
+    """
+    return max(maxlen, 3 * round_size)
+
+
 def publish_round(r: redis.Redis, keys: Keys, result: RoundResult, previous: RedisView, *,
                   maxlen: int, heartbeat: Heartbeat) -> RedisView:
-    """Write `result` and the heartbeat; return what the pipeline read back for the next round."""
+    """Write `result` and the heartbeat; return what the pipeline read back for the next round.
+
+    `maxlen` is STREAM_MAXLEN; `hedge:prices` keeps at least three rounds (`stream_bound`).
+    """
     pipe = r.pipeline(transaction=False)
+    bound = stream_bound(maxlen, len(result.prices))
     for obs in result.prices:
-        pipe.xadd(keys.prices, encode_price(obs), maxlen=maxlen, approximate=True)
+        pipe.xadd(keys.prices, encode_price(obs), maxlen=bound, approximate=True)
     published = {obs.sym for obs in result.prices}
     stale_latest = sorted(previous.latest_fields - published)
     if stale_latest:

@@ -6,21 +6,29 @@ tests do not depend on the pricer.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
 import orjson
 import pytest
 
+import services.nav.loop as nav_loop_module
 from services.marketsim.client import clear_faults, set_fault
+from services.nav.loop import NavLoop
 from services.nav.manual import clear_manual_nav, set_manual_nav
+from services.nav.model import AccountSnapshot
+from services.nav.valuation import build_nav_snapshot
 from shared.contracts.nav import validate_nav_document
 from shared.contracts.prices import PriceObservation, encode_latest, encode_price
 from shared.exchange import make_usdm
+from shared.heartbeat import Heartbeat
 from shared.keys import GROUP_NAV, Keys
+from shared.redis_io import connect
 from shared.settings import Settings
 from tests.support import eventually, schema_validator
 
@@ -313,3 +321,97 @@ def test_redis_restart_loses_no_snapshot_and_seq_carries_on(r, redis_server, nav
     assert doc["aum"]["offexchange"]["BTC"]["mark"] == ASSET_PRICES["BTC"]  # prices kept in memory
     push_asset_prices(client, BTC=99000.0)
     wait_for(client, lambda d: d["aum"]["offexchange"]["BTC"]["mark"] == 99000.0, message="reading prices again")
+
+
+# --- the loop in-process: one step at a time, real Redis ----------------------------------
+
+
+class LoopContext:
+    """What NavLoop takes from a ServiceContext, without its process-wide logging setup."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.name, self.settings, self.keys = "nav", settings, settings.keys
+        self.r = connect(settings.effective_redis_url, name="nav-test")
+        self.log = logging.getLogger("nav")
+        self.heartbeat = Heartbeat(self.r, self.keys, "nav", 1.0)
+        self.stop = threading.Event()
+
+
+class FixedAccount:
+    """An account source that always answers with the same flat account (no exchange needed)."""
+
+    def fetch(self) -> AccountSnapshot:
+        return AccountSnapshot(time.time(), 1000.0, 1000.0, ())
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def nav_loop(redis_server, tmp_path):
+    """A NavLoop on this test's Redis with 3,000 holdings, stepped by the test itself."""
+    holdings = tmp_path / "holdings.json"
+    write_holdings(holdings, {f"A{i:04d}": {"qty": 1.0, "avg_cost": 1.0} for i in range(3000)})
+    settings = Settings(redis_url=redis_server.url, holdings_file=holdings, price_interval_s=60.0,
+                        account_interval_s=60.0, metrics_port_base=0, manual_nav=None, key_prefix="hedge")
+    loop = NavLoop(LoopContext(settings), account=FixedAccount())
+    loop.setup()
+    loop.step()   # the first snapshot (startup/live), so later steps publish only for prices
+    yield loop
+    loop.close()
+    loop.r.close()
+
+
+def push_round(r, n_assets: int, px: float) -> None:
+    """A pricer round as one pipeline: two observations per asset, the second newer."""
+    now = time.time()
+    push_prices(r, [PriceObservation(f"A{i:04d}", px + k, "mark", now) for k in (0, 1) for i in range(n_assets)])
+
+
+def test_one_step_reads_a_whole_round_of_thousands_of_prices_into_one_snapshot(r, nav_loop):
+    seq0 = nav_loop.seq
+    push_round(r, 3000, 100.0)    # 6,000 entries: six reads' worth
+    nav_loop.step()
+    assert nav_loop.seq == seq0 + 1, "one snapshot for the whole round"
+    assert r.xpending(KEYS.prices, GROUP_NAV)["pending"] == 0, "every entry acknowledged with it"
+    doc = last(r)
+    assert doc["seq"] == seq0 + 1
+    assert {h["mark"] for h in doc["aum"]["offexchange"].values()} == {101.0}
+
+
+def test_a_step_reads_at_most_max_batch_entries(r, nav_loop, monkeypatch):
+    monkeypatch.setattr(nav_loop_module, "MAX_BATCH", 2000)
+    push_round(r, 3000, 100.0)
+    nav_loop.step()
+    assert r.xpending(KEYS.prices, GROUP_NAV)["pending"] == 0
+    assert r.xinfo_groups(KEYS.prices)[0]["lag"] == 4000, "the rest waits for the next steps"
+    for _ in range(2):
+        nav_loop.step()
+    assert r.xinfo_groups(KEYS.prices)[0]["lag"] == 0
+    assert {h["mark"] for h in last(r)["aum"]["offexchange"].values()} == {101.0}
+
+
+def test_a_snapshot_with_a_non_finite_number_is_not_published_nor_acked(r, nav_loop, monkeypatch):
+    def poisoned(**kw):
+        doc = build_nav_snapshot(**kw)
+        doc["aum"]["offexchange"]["A0001"]["usd_value"] = math.inf
+        return doc
+
+    monkeypatch.setattr(nav_loop_module, "build_nav_snapshot", poisoned)
+    length, seq0 = r.xlen(KEYS.nav), nav_loop.seq
+    push_round(r, 10, 100.0)
+    nav_loop.step()
+    assert r.xlen(KEYS.nav) == length and nav_loop.seq == seq0, "nothing published"
+    assert r.xpending(KEYS.prices, GROUP_NAV)["pending"] == 20, "nothing acked: re-read after a restart"
+    error = nav_loop.ctx.heartbeat.last_error
+    assert "not published" in error and "aum.offexchange.A0001.usd_value: inf is not a finite number" in error
+
+
+def test_the_nav_stream_has_its_own_smaller_bound(r, nav_loop):
+    assert nav_loop.settings.nav_stream_maxlen < nav_loop.settings.stream_maxlen
+    nav_loop.settings = nav_loop.settings.model_copy(update={"nav_stream_maxlen": 100})
+    write_holdings(nav_loop.holdings.path, {"A0000": {"qty": 1.0, "avg_cost": 1.0}})   # small snapshots
+    for i in range(250):
+        push_round(r, 1, 100.0 + i)
+        nav_loop.step()
+    assert 100 <= r.xlen(KEYS.nav) < 250, "trimmed (approximately) to NAV_STREAM_MAXLEN"

@@ -6,11 +6,12 @@ import math
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from services.nav.model import AccountPosition, AccountSnapshot, AccountState, Limits, ManualNav, limits_for
-from services.nav.valuation import aum_log_line, build_nav_snapshot, offexchange_total_usd
+from services.nav.valuation import (aum_log_line, build_nav_snapshot, finite_or_none, offexchange_total_usd,
+                                    value_holding, value_offexchange)
 from shared.contracts.nav import validate_nav_document
 from shared.contracts.prices import SOURCES, PriceObservation
 from shared.holdings import Holding
@@ -321,3 +322,37 @@ def test_limits_default_when_a_source_is_unknown():
     assert Limits().stale_after("mark") == 10.0
     assert LIMITS.stale_after("avg_cost") is None
     assert limits_for(5.0, 5.0, 2.0, 60.0, 30.0).stale_after("mark") == 25.0
+
+
+odd_number = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10, 10**6) | st.booleans() | st.none()
+odd_limits = st.sampled_from([LIMITS, Limits(), Limits(price_stale_after_s={"mark": None, "coingecko": 0.0}),
+                              limits_for(0.1, 1.0, 1.0, 1.0, 1.0)])
+
+
+@settings(max_examples=500, deadline=None)
+@given(qtys=st.dictionaries(st.sampled_from(ASSETS), st.floats(min_value=0, max_value=1e15) | odd_number),
+       prices=st.dictionaries(st.sampled_from(ASSETS), st.tuples(
+           positive | odd_number, st.sampled_from(SOURCES + ("bogus",)),
+           st.floats(-10, 0) | st.floats(0, 100) | st.floats(0, 1e6) | st.floats(allow_nan=True, allow_infinity=True))),
+       limits=odd_limits, avg_cost=st.none() | st.floats(min_value=0, max_value=1e9) | odd_number)
+@example(qtys={"BTC": 1.0}, prices={"BTC": (10.0, "mark", -5.0)}, limits=LIMITS, avg_cost=None)   # a future ts
+@example(qtys={"BTC": 1.0}, prices={"BTC": (10.0, "mark", 10.0)}, limits=LIMITS, avg_cost=None)   # at the limit
+@example(qtys={"BTC": 1.0}, prices={"BTC": (10.0, "mark", 10.5)}, limits=LIMITS, avg_cost=None)   # stale
+@example(qtys={"BTC": True}, prices={"BTC": (10.0, "mark", 1.0)}, limits=LIMITS, avg_cost=None)   # not a number
+@example(qtys={"BTC": 1e15}, prices={"BTC": (1e300, "mark", 1.0)}, limits=LIMITS, avg_cost=None)  # overflow
+def test_the_inline_path_for_plain_holdings_matches_value_holding(qtys, prices, limits, avg_cost):
+    """value_offexchange values plain holdings inline; entry for entry and reason for reason it must
+    give what the full path (value_holding) gives, whatever odd value the inputs hold."""
+    holdings = {s: Holding(s, q, avg_cost, f"{s}USDT") for s, q in qtys.items()}
+    observed = {s: PriceObservation(s, px, src, NOW - age) for s, (px, src, age) in prices.items()}
+    out, reasons = value_offexchange(holdings, observed, NOW, limits)
+    expected, expected_reasons = {}, []
+    for sym in sorted(holdings):
+        qty = holdings[sym].qty
+        if finite_or_none(qty) is None or qty < 0:
+            expected_reasons.append(f"{sym}: qty {qty!r} is not a non-negative number; holding left out")
+            continue
+        expected[sym], why = value_holding(holdings[sym], observed.get(sym), NOW, limits)
+        expected_reasons.extend(why)
+    assert repr(out) == repr(expected)   # repr: the same types too (int vs float, -0.0 vs 0.0)
+    assert reasons == expected_reasons
