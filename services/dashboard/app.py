@@ -7,6 +7,7 @@ DASH_HOST:DASH_PORT (127.0.0.1:8050 by default) with a threaded WSGI server.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -28,6 +29,7 @@ from services.dashboard.views import SNAPSHOT_STALE_S, fmt_age, freshness
 from shared.errors import ConfigError
 from shared.heartbeat import Heartbeat
 from shared.logs import setup_logging
+from shared.metrics import serve_metrics
 from shared.redis_io import connect
 from shared.settings import Settings, load_settings
 
@@ -36,6 +38,11 @@ STATUS_POLL_MS = 1000
 # Bootstrap 5's CSS from the bootstrap-flask package, served by us: no CDN, works offline.
 BOOTSTRAP_CSS = files("flask_bootstrap") / "static" / "bootstrap5" / "css" / "bootstrap.min.css"
 BOOTSTRAP_ROUTE = "/_navstream/bootstrap.min.css"
+# dcc.Graph fetches its code chunk and plotly.js (Dash's full 4.8 MB bundle) only once the first
+# graph is on the page, i.e. after the page content arrived. Preloading them (the URLs dcc asks
+# for) overlaps the download with the page's own scripts: the donut shows ~0.2 s sooner. They
+# are still run only by a page that has a graph.
+GRAPH_SCRIPTS = ("plotly/package_data/plotly.min.js", "dash/dcc/async-graph.js")
 
 
 def navbar() -> dbc.Navbar:
@@ -74,6 +81,12 @@ def build_layout() -> html.Div:
     ])
 
 
+def graph_preloads(prefix: str) -> list[dict[str, str]]:
+    """<link rel=preload> attributes for the graph scripts, as Dash renders dict stylesheets."""
+    return [{"rel": "preload", "as": "script", "href": f"{prefix}_dash-component-suites/{path}"}
+            for path in GRAPH_SCRIPTS]
+
+
 def create_app(settings: Settings) -> dash.Dash:
     """The Dash app reading through `settings` (Redis URL, state dir, display currency)."""
     data.configure(settings)
@@ -82,6 +95,7 @@ def create_app(settings: Settings) -> dash.Dash:
         assets_folder=str(HERE / "assets"), title="navstream", update_title=None,
         suppress_callback_exceptions=True, serve_locally=True, external_stylesheets=[BOOTSTRAP_ROUTE],
     )
+    app.config.external_stylesheets.extend(graph_preloads(app.config.requests_pathname_prefix))
     app.layout = build_layout
     app.server.add_url_rule(BOOTSTRAP_ROUTE, "navstream_bootstrap_css", lambda: flask.send_file(
         BOOTSTRAP_CSS, mimetype="text/css", max_age=86400))
@@ -128,11 +142,15 @@ def main() -> int:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per poll otherwise
     log.info("starting (mode=%s, redis=%s, state dir=%s)", settings.mode.value, settings.redacted_redis_url(),
              settings.dashboard_state_dir)
+    serve_metrics("dashboard", settings.metrics_port_base)
     app = create_app(settings)
     live_r = connect(settings.effective_redis_url, name="navstream-dashboard-live")
     heartbeat = Heartbeat(live_r, settings.keys, "dashboard", interval_s=1.0)
     heartbeat.gauges["url"] = f"http://{settings.dash_host}:{settings.dash_port}"
     feed = LiveFeed(live_r, settings.keys, CACHE, heartbeat)
+    # The app, its pages and the clients live as long as the process: out of the collector's
+    # reach, a full collection takes ~0 ms instead of 20-30 ms in the middle of a page callback.
+    gc.freeze()
     feed.start()
     try:
         return serve(app, settings, log)

@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
+import plotly.io as pio
 from dash import dcc, html
-from plotly.subplots import make_subplots
 
 from services.dashboard.views import (
     DASH,
@@ -36,6 +35,7 @@ PALETTE = ["#f2a900", "#c9a227", "#2775ca", "#6c8ebf", "#5aa469", "#d9534f", "#8
 MAX_DONUT_SLICES = 12   # beyond this the smallest holdings are drawn as one "Other" slice
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12)
+Figure = dict[str, Any]   # a plotly figure: {"data": [traces], "layout": {...}}
 
 
 # --- small pieces ---------------------------------------------------------------
@@ -108,26 +108,49 @@ def table(columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]],
                      className="ns-table mb-0")
 
 
-def graph(id: str, figure: go.Figure, height: int) -> dcc.Graph:
+def graph(id: str, figure: Figure, height: int) -> dcc.Graph:
     return dcc.Graph(id=id, figure=figure, config=GRAPH_CONFIG, style={"height": f"{height}px"})
 
 
 # --- figures ---------------------------------------------------------------------
-
-def _layout(fig: go.Figure, **kw: Any) -> go.Figure:
-    base = dict(template="plotly_white", font=FONT, margin=dict(l=40, r=16, t=16, b=32),
-                paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
-    fig.update_layout(**(base | kw))
-    return fig
+# Figures are plain {"data": [...], "layout": {...}} dicts, as plotly.js takes them: building
+# them through plotly's graph objects validated and deep-copied the template on every call
+# (most of a full Overview redraw at 1,000 holdings). The constant parts below are shared by
+# every figure and never modified in place.
 
 
-def empty_figure(message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color="#6c757d"),
-                       xref="paper", yref="paper", x=0.5, y=0.5)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig)
+def _template(name: str, trace_types: Sequence[str]) -> dict:
+    """Plotly's built-in template `name`, resolved once: its layout and the defaults of the traces we draw."""
+    template = pio.templates[name].to_plotly_json()
+    return {"layout": template["layout"], "data": {t: template["data"][t] for t in trace_types}}
+
+
+TEMPLATE = _template("plotly_white", ("pie", "scatter"))
+BASE_LAYOUT = {"template": TEMPLATE, "font": FONT, "margin": dict(l=40, r=16, t=16, b=32),
+               "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)"}
+# Two rows sharing the x axis, 70/30 of the height with 6 % between them (what
+# make_subplots(rows=2, row_heights=[0.7, 0.3], vertical_spacing=0.06, shared_xaxes=True) lays out).
+HISTORY_AXES = {
+    "xaxis": {"anchor": "y", "domain": [0.0, 1.0], "matches": "x2", "showticklabels": False},
+    "yaxis": {"anchor": "x", "domain": [0.342, 1.0]},
+    "xaxis2": {"anchor": "y2", "domain": [0.0, 1.0]},
+    "yaxis2": {"anchor": "x2", "domain": [0.0, 0.282]},
+}
+
+
+def _layout(**kw: Any) -> dict:
+    return BASE_LAYOUT | kw
+
+
+def _note(text: str, size: int, color: str | None = None) -> dict:
+    """A text in the middle of the plot area."""
+    font = {"size": size} | ({"color": color} if color else {})
+    return {"text": text, "showarrow": False, "font": font, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+
+
+def empty_figure(message: str) -> Figure:
+    return {"data": [], "layout": _layout(annotations=[_note(message, 14, "#6c757d")],
+                                          xaxis={"visible": False}, yaxis={"visible": False})}
 
 
 def _group_small(slices: list[dict]) -> list[dict]:
@@ -161,65 +184,70 @@ def hover_text(label: str, lines: list[str]) -> str:
             f"source: {source}<br>price age: {age}")
 
 
-def donut_figure(slices: list[dict], aum_total: Any, fx: float | None, ccy: str) -> go.Figure:
+def donut_figure(slices: list[dict], aum_total: Any, fx: float | None, ccy: str) -> Figure:
     """The AUM donut: one slice per entry (0 drawn for missing/negative, as labelled)."""
     shown = _group_small(slices)
     if not shown or not any(s["value"] > 0 for s in shown):
         fig = empty_figure(NO_DATA if not shown else "no AUM values to draw")
         if shown:  # keep the labels visible in the legend even when every value is 0
-            fig.add_trace(go.Pie(labels=[s["label"] for s in shown], values=[0] * len(shown), hole=0.6))
+            fig["data"].append({"type": "pie", "labels": [s["label"] for s in shown], "values": [0] * len(shown),
+                                "hole": 0.6})
         return fig
     total = num(aum_total)
     colors = [FUTURES_COLOR if s["kind"] == "futures" else PALETTE[i % len(PALETTE)]
               for i, s in enumerate(shown)]
-    fig = go.Figure(go.Pie(
-        labels=[s["label"] for s in shown], values=[s["value"] for s in shown], hole=0.6, sort=False,
-        direction="clockwise", marker=dict(colors=colors, line=dict(color="#fff", width=2)),
-        textinfo="percent", textposition="inside", insidetextorientation="horizontal",
+    pie = {
+        "type": "pie", "labels": [s["label"] for s in shown], "values": [s["value"] for s in shown], "hole": 0.6,
+        "sort": False, "direction": "clockwise", "marker": {"colors": colors, "line": {"color": "#fff", "width": 2}},
+        "textinfo": "percent", "textposition": "inside", "insidetextorientation": "horizontal",
         # Pie aggregates points by label, so customdata[i] indexing is unreliable: preformatted text.
-        hovertext=[hover_text(s["label"], slice_hover(s, total, fx, ccy)) for s in shown],
-        hovertemplate="%{hovertext}<extra></extra>",
-    ))
-    fig.add_annotation(text=f"AUM<br><b>{fmt_usd(total, 0)}</b>", showarrow=False, font=dict(size=14),
-                       x=0.5, y=0.5, xref="paper", yref="paper")
-    return _layout(fig, showlegend=True, legend=dict(orientation="v", x=1.0, y=0.5),
-                   margin=dict(l=8, r=8, t=8, b=8), uniformtext=dict(minsize=10, mode="hide"))
+        "hovertext": [hover_text(s["label"], slice_hover(s, total, fx, ccy)) for s in shown],
+        "hovertemplate": "%{hovertext}<extra></extra>",
+    }
+    return {"data": [pie], "layout": _layout(
+        annotations=[_note(f"AUM<br><b>{fmt_usd(total, 0)}</b>", 14)], showlegend=True,
+        legend={"orientation": "v", "x": 1.0, "y": 0.5}, margin={"l": 8, "r": 8, "t": 8, "b": 8},
+        uniformtext={"minsize": 10, "mode": "hide"})}
 
 
 def _times(points: list[dict]) -> list[datetime]:
     return [datetime.fromtimestamp(p["ts"], tz=UTC) for p in points]
 
 
-def history_figure(points: list[dict]) -> go.Figure:
+def _line(x: list, y: list, name: str, color: str, width: int, **kw: Any) -> dict:
+    return {"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines",
+            "line": {"color": color, "width": width}, **kw}
+
+
+def history_figure(points: list[dict]) -> Figure:
     """NAV and AUM over time (top) and drawdown from the peak (bottom), from hedge:nav:1m."""
     if not points:
         return empty_figure("no history yet")
     x = _times(points)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
-    fig.add_trace(go.Scatter(x=x, y=[p["aum_total"] for p in points], name="AUM", mode="lines",
-                             line=dict(color="#f2a900", width=2)), row=1, col=1)
-    fig.add_trace(go.Scatter(x=x, y=[p["nav_total"] for p in points], name="NAV (futures)", mode="lines",
-                             line=dict(color=FUTURES_COLOR, width=2)), row=1, col=1)
-    dd = [scaled(p["dd_pct"], -100) for p in points]
-    fig.add_trace(go.Scatter(x=x, y=dd, name="drawdown %", mode="lines", fill="tozeroy",
-                             line=dict(color="#d9534f", width=1)), row=2, col=1)
-    fig.update_yaxes(title_text="USD", tickformat="$,.0f", row=1, col=1)
-    fig.update_yaxes(title_text="DD %", ticksuffix=" %", row=2, col=1)
-    return _layout(fig, legend=dict(orientation="h", y=1.08, x=0), hovermode="x unified")
+    top, bottom = {"xaxis": "x", "yaxis": "y"}, {"xaxis": "x2", "yaxis": "y2"}
+    data = [
+        _line(x, [p["aum_total"] for p in points], "AUM", "#f2a900", 2, **top),
+        _line(x, [p["nav_total"] for p in points], "NAV (futures)", FUTURES_COLOR, 2, **top),
+        _line(x, [scaled(p["dd_pct"], -100) for p in points], "drawdown %", "#d9534f", 1, fill="tozeroy", **bottom),
+    ]
+    axes = HISTORY_AXES | {
+        "yaxis": HISTORY_AXES["yaxis"] | {"title": {"text": "USD"}, "tickformat": "$,.0f"},
+        "yaxis2": HISTORY_AXES["yaxis2"] | {"title": {"text": "DD %"}, "ticksuffix": " %"},
+    }
+    return {"data": data, "layout": _layout(**axes, legend={"orientation": "h", "y": 1.08, "x": 0},
+                                            hovermode="x unified")}
 
 
 def ratio_figure(points: list[dict], series: Sequence[tuple[str, str, str]], *, percent: bool = True,
-                 empty: str = "no history yet") -> go.Figure:
+                 empty: str = "no history yet") -> Figure:
     """Lines of history fields over time: series = (field, name, color); gaps where a value is null."""
     if not points or not any(p.get(f) is not None for p in points for f, _, _ in series):
         return empty_figure(empty)
     x = _times(points)
-    fig = go.Figure()
-    for field, name, color in series:
-        y = [scaled(p.get(field), 100 if percent else 1) for p in points]
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=2)))
-    fig.update_yaxes(ticksuffix=" %" if percent else "")
-    return _layout(fig, legend=dict(orientation="h", y=1.12, x=0), hovermode="x unified")
+    data = [_line(x, [scaled(p.get(field), 100 if percent else 1) for p in points], name, color, 2)
+            for field, name, color in series]
+    return {"data": data, "layout": _layout(yaxis={"ticksuffix": " %" if percent else ""},
+                                            legend={"orientation": "h", "y": 1.12, "x": 0}, hovermode="x unified")}
 
 
 def when(ts: Any) -> str:

@@ -18,6 +18,7 @@ from shared.contracts.prices import PriceObservation, decode_latest, decode_pric
 from shared.errors import ContractError
 from shared.holdings import HoldingsWatcher
 from shared.keys import GROUP_NAV
+from shared.metrics import AUM, NAV, NAV_AGE, SNAPSHOT_LATENCY, SNAPSHOTS, set_gauge
 from shared.redis_io import Entry, GroupReader
 from shared.service import ServiceContext
 
@@ -260,11 +261,17 @@ class NavLoop:
         if state.polls != self._published_polls and state.error:
             self.ctx.heartbeat.error(f"account: {state.error}")
         self._published_polls = state.polls
+        if ids:  # Redis stamped the newest entry of the batch when the pricer added it
+            SNAPSHOT_LATENCY.observe(max(0.0, time.time() - stream_pos(ids[-1])[0] / 1000))
         self._report(doc)
 
     def _report(self, doc: dict) -> None:
         hb = self.ctx.heartbeat
         hb.count("snapshots")
+        SNAPSHOTS.labels(doc["source"]).inc()
+        set_gauge(NAV, doc["nav_total"])
+        set_gauge(AUM, doc["aum"]["total"])
+        set_gauge(NAV_AGE, doc["nav_age_s"])
         hb.status = "degraded" if doc["status"]["degraded"] else "ok"
         hb.gauges.update(nav_seq=doc["seq"], nav_source=doc["source"], nav_total=doc["nav_total"],
                          nav_age_s=doc["nav_age_s"], aum_total=doc["aum"]["total"],

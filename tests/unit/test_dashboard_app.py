@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from services.dashboard import data
 from services.dashboard.app import create_app, navbar
+from services.dashboard.live import LiveCache
 from shared.settings import Settings
-from tests.browser.dashboard_state import KEYS, holding, kpis_doc, nav_doc, publish, seed_all
+from tests.browser.dashboard_state import KEYS, add_history, holding, kpis_doc, nav_doc, publish, seed_all
 from tests.support import free_port
 
 
@@ -111,7 +112,7 @@ def test_overview_shows_what_was_published(app, live_redis):
                      "normal", "2.31 %", "coingecko", "spot_cache"):
         assert expected in text, expected
     donut = find(tree, "overview-aum-donut").figure
-    assert list(donut.data[0].labels) == ["Futures", "BTC", "XAUT", "USDC"]
+    assert donut["data"][0]["labels"] == ["Futures", "BTC", "XAUT", "USDC"]
     assert "stale" not in text
 
 
@@ -130,6 +131,42 @@ def test_overview_poll_redraws_only_what_changed(app, live_redis):
     assert history is no_update and kpi_card is no_update
     out = overview.refresh(3, shown)
     assert all(v is no_update for v in out[:-1])
+
+
+def test_an_unchanged_poll_reuses_the_donut_slices(app, live_redis, monkeypatch):
+    """The live feed hands out one document per snapshot: its slices are built once, not on every poll."""
+    nav, kpis = seed_all(live_redis)
+    feed = LiveCache()
+    feed.put(nav, "1-0", time.time())
+    monkeypatch.setattr(data, "CACHE", feed)
+    built = []
+    build = data.build_aum_slices
+    monkeypatch.setattr(data, "build_aum_slices", lambda doc: built.append(doc) or build(doc))
+    overview = page(app, "overview")
+    out = overview.refresh(1, find(overview.layout(), "overview-shown").data)
+    out = overview.refresh(2, out[-1])
+    assert all(v is no_update for v in out[:-1]) and built == [nav]
+    newer = nav_doc(seq=nav["seq"] + 1, ts=nav["ts"] + 1, holdings={"BTC": holding(0.5, 61000.0, 62000.0, "mark")})
+    feed.put(newer, "2-0", time.time())
+    out = overview.refresh(3, out[-1])
+    assert built == [nav, newer]
+    assert out[2]["data"][0]["labels"] == ["Futures", "BTC"]  # the donut was redrawn from the new slices
+
+
+def test_the_history_chart_is_read_once_per_new_point(app, live_redis, monkeypatch):
+    now = time.time()
+    add_history(live_redis, now - 60, points=3)
+    reads = []
+    load = data.load_history
+    monkeypatch.setattr(data, "load_history", lambda *a, **kw: reads.append(1) or load(*a, **kw))
+    overview = page(app, "overview")
+    first = find(overview.layout(), "overview-history").figure
+    again = find(overview.layout(), "overview-history").figure
+    assert len(reads) == 1 and again == first and len(first["data"][0]["x"]) == 3
+    add_history(live_redis, now + 60, points=1)  # the next minute's point
+    out = overview.refresh(1, find(overview.layout(), "overview-shown").data)
+    assert len(reads) == 2 and out[8] is no_update  # the new layout drew it already
+    assert len(find(overview.layout(), "overview-history").figure["data"][0]["x"]) == 4 and len(reads) == 2
 
 
 def test_nav_card_greys_out_when_account_data_is_old(app, live_redis):
@@ -156,7 +193,7 @@ def test_overview_marks_stale_cache_and_degraded_data(app, live_redis):
     assert "Degraded:" in text and "BTC: no price from any source" in text
     assert "BTC (no price)" in text and "avg_cost" in text
     assert "ns-stale" in find(tree, "overview-nav-card").className
-    assert list(find(tree, "overview-aum-donut").figure.data[0].labels) == ["Futures", "BTC (no price)", "XAUT"]
+    assert find(tree, "overview-aum-donut").figure["data"][0]["labels"] == ["Futures", "BTC (no price)", "XAUT"]
 
 
 def test_startup_snapshot_shows_unknown_not_zero(app, live_redis):
@@ -184,7 +221,7 @@ def test_operator_pages_with_data(app, live_redis):
     router = page(app, "router").layout()
     router_text = " ".join(texts(router))
     assert "62.0 %" in router_text and "f0011" not in router_text and "SOLUSDT" in router_text
-    assert len(find(router, "router-ratios-chart").figure.data) == 2
+    assert len(find(router, "router-ratios-chart").figure["data"]) == 2
     intel = " ".join(texts(page(app, "intel").layout()))
     for expected in ("XAUTUSDT", "market XAUTUSDT is delisted", "USDZAR", "18.2100", "high", "0.425 %"):
         assert expected in intel, expected
@@ -200,7 +237,7 @@ def test_a_thousand_holdings_render_quickly_and_compactly(app, live_redis):
     rows = table.children[1].children
     assert len(rows) == 26  # Futures + 24 largest + "and 976 more"
     assert "… and 976 smaller holdings (see Intel)" in texts(rows[-1])
-    assert len(find(tree, "overview-aum-donut").figure.data[0].labels) == 12
+    assert len(find(tree, "overview-aum-donut").figure["data"][0]["labels"]) == 12
 
 
 def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:

@@ -105,52 +105,52 @@ def _figure_numbers(fig) -> list:
                 walk(x)
         elif isinstance(v, float):
             out.append(v)
-    walk(fig.to_plotly_json())
+    walk(fig)
     return out
 
 
 def test_donut_has_one_slice_per_holding_plus_futures_and_hover_details():
     nav = nav_doc()
     fig = c.donut_figure(data.build_aum_slices(nav), nav["aum"]["total"], 18.21, "ZAR")
-    pie = fig.data[0]
-    assert list(pie.labels) == ["Futures", "BTC", "XAUT", "USDC"]
-    assert pie.hovertext[1] == ("<b>BTC</b><br>$3,395.00<br>ZAR 61,822.95<br>3.16 % of AUM<br>qty 0.035<br>"
+    pie = fig["data"][0]
+    assert pie["labels"] == ["Futures", "BTC", "XAUT", "USDC"]
+    assert pie["hovertext"][1] == ("<b>BTC</b><br>$3,395.00<br>ZAR 61,822.95<br>3.16 % of AUM<br>qty 0.035<br>"
                                 "source: futures mark<br>price age: 0.4 s")
-    assert "source: fallback: CoinGecko<br>price age: 12 s" in pie.hovertext[2]
+    assert "source: fallback: CoinGecko<br>price age: 12 s" in pie["hovertext"][2]
     assert all(math.isfinite(x) for x in _figure_numbers(fig))
 
 
 def test_donut_without_fx_says_so_and_labels_missing():
     nav = nav_doc(fx={}, holdings={"BTC": holding(0.035, 61000.0, None, "none")})
     fig = c.donut_figure(data.build_aum_slices(nav), nav["aum"]["total"], None, "ZAR")
-    assert list(fig.data[0].labels) == ["Futures", "BTC (no price)"]
-    assert "<br>no USDZAR rate<br>" in fig.data[0].hovertext[0]
-    assert fig.data[0].hovertext[1].startswith(f"<b>BTC (no price)</b><br>{DASH}<br>")
+    assert fig["data"][0]["labels"] == ["Futures", "BTC (no price)"]
+    assert "<br>no USDZAR rate<br>" in fig["data"][0]["hovertext"][0]
+    assert fig["data"][0]["hovertext"][1].startswith(f"<b>BTC (no price)</b><br>{DASH}<br>")
 
 
 def test_donut_with_nothing_to_draw():
-    assert c.donut_figure([], None, None, "ZAR").layout.annotations[0].text == "no data yet"
+    assert c.donut_figure([], None, None, "ZAR")["layout"]["annotations"][0]["text"] == "no data yet"
     nav = nav_doc(nav_total=None, source="startup", holdings={"BTC": holding(0.035, 61000.0, None, "none")})
     fig = c.donut_figure(data.build_aum_slices(nav), None, None, "ZAR")
-    assert fig.layout.annotations[0].text == "no AUM values to draw"
-    assert list(fig.data[0].labels) == ["Futures (no data)", "BTC (no price)"]
+    assert fig["layout"]["annotations"][0]["text"] == "no AUM values to draw"
+    assert fig["data"][0]["labels"] == ["Futures (no data)", "BTC (no price)"]
 
 
 def test_donut_folds_a_long_tail_into_other():
     holdings = {f"T{i:04d}": holding(float(i + 1), 1.0, 1.5, "coingecko") for i in range(1000)}
     nav = nav_doc(holdings=holdings)
     fig = c.donut_figure(data.build_aum_slices(nav), nav["aum"]["total"], 18.21, "ZAR")
-    labels = list(fig.data[0].labels)
+    labels = fig["data"][0]["labels"]
     assert len(labels) == c.MAX_DONUT_SLICES and labels[0] == "Futures" and labels[-1] == "Other (990 assets)"
     assert labels[1] == "T0999"  # the largest holdings are kept
-    assert math.isclose(sum(fig.data[0].values), nav["aum"]["total"], rel_tol=1e-9)
+    assert math.isclose(sum(fig["data"][0]["values"]), nav["aum"]["total"], rel_tol=1e-9)
 
 
 def test_history_figure_empty_and_with_gaps():
-    assert c.history_figure([]).layout.annotations[0].text == "no history yet"
+    assert c.history_figure([])["layout"]["annotations"][0]["text"] == "no history yet"
     points = [{"ts": 1000.0 + 60 * i, "nav_total": 1.0 * i, "aum_total": None, "dd_pct": 0.01 if i else None}
               for i in range(3)]
     fig = c.history_figure(points)
-    assert list(fig.data[1].y) == [0.0, 1.0, 2.0]
-    assert list(fig.data[0].y) == [None, None, None]  # gaps, not zeros
-    assert list(fig.data[2].y) == [None, -1.0, -1.0]
+    assert fig["data"][1]["y"] == [0.0, 1.0, 2.0]
+    assert fig["data"][0]["y"] == [None, None, None]  # gaps, not zeros
+    assert fig["data"][2]["y"] == [None, -1.0, -1.0]

@@ -8,7 +8,7 @@ when absent. Each poll redraws only the sections whose data changed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dash
@@ -54,6 +54,23 @@ HOLDINGS_SHOWN = 25
 
 # --- what the page shows, from the data it read --------------------------------------
 
+# The last snapshot document's donut slices and their digest. The live feed hands out the same
+# document object until a new snapshot arrives, so an unchanged poll reuses them.
+_last_slices: tuple[Mapping[str, Any], list[dict], str] | None = None
+
+
+def aum_slices(nav: Mapping[str, Any]) -> tuple[list[dict], str]:
+    """data.build_aum_slices(nav) and a digest of the slices, built once per snapshot document."""
+    global _last_slices
+    last = _last_slices
+    if last is not None and last[0] is nav:
+        return last[1], last[2]
+    slices = data.build_aum_slices(nav)
+    key = digest(slices)
+    _last_slices = (nav, slices, key)
+    return slices, key
+
+
 class OverviewData:
     """Everything one render of the page needs, read once."""
 
@@ -67,7 +84,7 @@ class OverviewData:
         self.kpis = self.kpis_loaded.doc
         self.redis_error = src.last_error
         self.fx = fx_rate(self.nav, self.ccy)
-        self.slices = data.build_aum_slices(self.nav)
+        self.slices, self.slices_key = aum_slices(self.nav)
         self.snap_fresh = freshness(self.nav.get("ts"), now, SNAPSHOT_STALE_S)
         self.nav_fresh = nav_age_freshness(self.nav.get("nav_age_s"))
         self.kpis_fresh = freshness(self.kpis.get("ts"), now, KPIS_STALE_S)
@@ -80,15 +97,15 @@ class OverviewData:
 def _sections(d: OverviewData) -> dict[str, tuple[str, Callable[[], Any]]]:
     """section -> (key of its inputs, render function); a section is redrawn only when its key changes."""
     fp = data.fingerprint(d.nav)
+    aum_key = digest(d.slices_key, d.fx, sub(d.nav, "aum", "total"), d.ccy)
     return {
         "alerts": (digest(fp, d.loaded.origin, d.loaded.note, d.redis_error, d.snap_fresh.key),
                    lambda: alerts(d)),
         "row1": (digest(fp, d.loaded.origin, d.kpis.get("ts"), d.snap_fresh.key, d.nav_fresh.key,
                         d.kpis_fresh.key, d.ccy), lambda: row1(d)),
-        "donut": (digest(d.slices, d.fx, sub(d.nav, "aum", "total"), d.ccy),
-                  lambda: c.donut_figure(d.slices, sub(d.nav, "aum", "total"), d.fx, d.ccy)),
+        "donut": (aum_key, lambda: c.donut_figure(d.slices, sub(d.nav, "aum", "total"), d.fx, d.ccy)),
         "donut_state": (d.snap_fresh.key, lambda: donut_state(d)),
-        "holdings": (digest(d.slices, d.fx, d.ccy, sub(d.nav, "aum", "total")), lambda: holdings_table(d)),
+        "holdings": (aum_key, lambda: holdings_table(d)),
         "kpis": (digest(d.kpis.get("ts"), d.kpis_loaded.origin, d.kpis_fresh.key), lambda: kpi_panel(d)),
         "positions": (digest(fp, d.positions, d.snap_fresh.key), lambda: positions_card(d)),
     }
@@ -255,12 +272,29 @@ def positions_card(d: OverviewData) -> dbc.Card:
     return c.card("overview-positions", "Positions", tbl, stale_label=d.snap_fresh.label)
 
 
+# The history chart of the last newest point: it changes once a minute, pages load more often.
+_last_history: tuple[str, c.Figure] | None = None
+
+
+def history_chart(head: str | None) -> c.Figure:
+    """The history figure up to the newest point `head` (None: no history), read and built once per point."""
+    global _last_history
+    last = _last_history
+    if head is not None and last is not None and last[0] == head:
+        return last[1]
+    points = data.load_history() if head else []
+    figure = c.history_figure(points)
+    if points:  # not an empty read (Redis may have failed between the two reads)
+        _last_history = (head, figure)
+    return figure
+
+
 def history_section() -> tuple[str | None, Any]:
     try:
         head = data.history_head()
     except data.RedisDown:
         return None, c.empty_figure("no history: Redis unreachable")
-    return head, c.history_figure(data.load_history() if head else [])
+    return head, history_chart(head)
 
 
 # --- layout and live updates -----------------------------------------------------------
@@ -323,7 +357,7 @@ def refresh(_n: int, shown: dict | None):
         head = shown.get("history")  # keep the chart already drawn
     if head != shown.get("history"):
         shown["history"] = head
-        history = c.history_figure(data.load_history() if head else [])
+        history = history_chart(head)
     donut_cls, donut_badges = out.get("donut_state", (no_update, no_update))
     return (out.get("alerts", no_update), out.get("row1", no_update), out.get("donut", no_update),
             donut_cls, donut_badges, out.get("holdings", no_update), out.get("kpis", no_update),
