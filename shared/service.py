@@ -9,7 +9,6 @@ once when it starts and once when it ends.
 from __future__ import annotations
 
 import gc
-import logging
 import signal
 import threading
 from collections.abc import Callable

@@ -14,6 +14,7 @@ import time
 import orjson
 import redis
 
+from shared.contracts._fields import json_object
 from shared.errors import ConfigError, ContractError
 from shared.keys import Keys
 
@@ -35,12 +36,7 @@ def encode_manual_nav(manual: ManualNav) -> bytes:
 
 def decode_manual_nav(raw: bytes | str, where: str = "hedge:nav:manual") -> ManualNav:
     """Parse the key's JSON; a bad value raises ContractError naming the field."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ContractError(f"{where}: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ContractError(f"{where}: must be a JSON object {{nav_total, ts, note}}")
+    doc = json_object(raw, where, what="a JSON object {nav_total, ts, note}")
     try:
         nav_total = _check_value(doc.get("nav_total"), where)
     except ConfigError as exc:

@@ -6,10 +6,10 @@ REDIS_URL, ...); these are the knobs only the publisher has.
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.errors import ConfigError
+from shared.settings import load_env_settings
 
 from services.publisher.kpis.atr import AtrThresholds
 from services.publisher.kpis.drawdown import DrawdownThresholds
@@ -72,10 +72,4 @@ class PublisherSettings(BaseSettings):
 
 def load_publisher_settings() -> PublisherSettings:
     """Parse the PUBLISHER_* environment; a bad value is a ConfigError naming the variable."""
-    try:
-        return PublisherSettings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            (f"PUBLISHER_{str(err['loc'][0]).upper()}: " if err["loc"] else "") + err["msg"]
-            for err in exc.errors())
-        raise ConfigError(f"invalid publisher settings in the environment: {problems}") from None
+    return load_env_settings(PublisherSettings, "PUBLISHER_")

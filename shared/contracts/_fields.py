@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from shared.errors import ContractError
 
 
@@ -41,6 +43,18 @@ def to_finite(raw: Any, what: str) -> float:
     if not math.isfinite(value):
         raise ContractError(f"{what} is {raw!r}, not a finite number")
     return value
+
+
+def json_object(raw: bytes | str, where: str, error: type[Exception] = ContractError,
+                what: str = "a JSON object") -> dict:
+    """`raw` parsed as a JSON object, else `error` naming `where` (and what was expected)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise error(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise error(f"{where}: must be {what}, not {type(doc).__name__}")
+    return doc
 
 
 def flat(value: float | int | str | None) -> str:

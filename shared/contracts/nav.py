@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.contracts._fields import flat, text
+from shared.contracts._fields import flat, json_object, text
 from shared.errors import ContractError
 
 NAV_SCHEMA = "nav.v7"
@@ -114,11 +114,4 @@ def decode_nav_entry(fields: Mapping[Any, Any]) -> dict:
     Only JSON-ness and the object type are checked here: a document that lacks
     `aum` must still reach the publisher, whose guard repairs and reports it.
     """
-    raw = text(fields, "snapshot", contract="nav entry")
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ContractError(f"nav entry: field 'snapshot' is not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ContractError("nav entry: field 'snapshot' is not a JSON object")
-    return doc
+    return json_object(text(fields, "snapshot", contract="nav entry"), "nav entry: field 'snapshot'")

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from shared.contracts._fields import finite, flat, text, to_finite
+from shared.contracts._fields import finite, flat, json_object, text, to_finite
 from shared.errors import ContractError
 
 SOURCES = ("mark", "spot_cache", "coingecko", "avg_cost", "config")
@@ -60,12 +60,7 @@ def encode_latest(obs: PriceObservation) -> bytes:
 
 def decode_latest(sym: str | bytes, raw: bytes | str) -> PriceObservation:
     sym = sym.decode() if isinstance(sym, bytes) else sym
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ContractError(f"latest price {sym}: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ContractError(f"latest price {sym}: not a JSON object")
+    doc = json_object(raw, f"latest price {sym}")
     src = doc.get("src")
     _check(sym, src if isinstance(src, str) else repr(src))
     px = to_finite(doc.get("px"), f"latest price {sym}: 'px'")

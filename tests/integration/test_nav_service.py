@@ -207,7 +207,7 @@ def test_manual_nav_set_and_clear(r, nav_env, services):
     later = wait_for(r, lambda d: d["nav_age_s"] >= doc["nav_age_s"] + 0.4, message="manual age growing")
     assert later["source"] == "manual"
     r.set(KEYS.nav_manual, b'{"nav_total": "lots"')
-    bad = wait_for(r, lambda d: any("hedge:nav:manual: not JSON" in x and "ignoring it" in x
+    bad = wait_for(r, lambda d: any("hedge:nav:manual: not valid JSON" in x and "ignoring it" in x
                                     for x in d["status"]["reasons"]),
                    message="a bad manual key reported")
     assert bad["source"] == "startup"

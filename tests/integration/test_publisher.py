@@ -192,8 +192,8 @@ def test_bad_snapshots_are_skipped_acked_and_leave_the_files_alone(services, env
     log = proc.log_text()
     for entry_id, seq in zip(bad_ids, ("2", "3", "4")):
         assert f"hedge:nav entry {entry_id} (seq {seq}):" in log
-    assert "nav_total: Field required" in log and "not JSON" in log
-    assert "nav_total" in heartbeat(r)["last_error"] or "not JSON" in heartbeat(r)["last_error"]
+    assert "nav_total: Field required" in log and "not valid JSON" in log
+    assert "nav_total" in heartbeat(r)["last_error"] or "not valid JSON" in heartbeat(r)["last_error"]
 
     publish(r, make_snapshot(5))          # the group is not blocked
     wait_seq(r, 5)

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import orjson
 
 from shared.keys import Keys
 from services.publisher.history import decode_history_point

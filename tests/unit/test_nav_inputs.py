@@ -20,7 +20,7 @@ def test_manual_nav_round_trips():
 
 
 @pytest.mark.parametrize("raw, words", [
-    (b'{"nav_total": 1', "not JSON"),
+    (b'{"nav_total": 1', "not valid JSON"),
     (b"[1, 2]", "JSON object"),
     (b'{"nav_total": "lots", "ts": 1}', "nav_total is 'lots', not a number"),
     (b'{"nav_total": -5, "ts": 1}', "finite number"),

@@ -110,7 +110,7 @@ def test_nav_entry_flat_fields_use_empty_string_for_null():
     fields = encode_nav_entry(snap)
     assert fields["nav_total"] == "" and fields["aum_total"] == "" and fields["seq"] == "3"
     assert decode_nav_entry(fields) == snap
-    with pytest.raises(ContractError, match="not JSON"):
+    with pytest.raises(ContractError, match="not valid JSON"):
         decode_nav_entry({"snapshot": b"{half"})
 
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import requests
 
+from shared.contracts._fields import json_object
 from shared.errors import ConfigError, SourceBadData
 from shared.holdings import Holding
 
@@ -71,12 +71,7 @@ class IdMapFile:
 
 def parse_id_map(raw: bytes, path: Path | str) -> dict[str, str]:
     """`{"BTC": "bitcoin", ...}`; a ConfigError names the file and the bad entry."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"coingecko id map {path}: not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"coingecko id map {path}: must be a JSON object of SYMBOL -> coingecko id")
+    doc = json_object(raw, f"coingecko id map {path}", ConfigError, what="a JSON object of SYMBOL -> coingecko id")
     for symbol, cg_id in doc.items():
         if not isinstance(cg_id, str) or not cg_id.strip():
             raise ConfigError(f"coingecko id map {path}: {symbol} is {cg_id!r}, not a CoinGecko id string")

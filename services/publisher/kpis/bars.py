@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from shared.contracts._fields import json_object
 from shared.errors import ContractError
 
 BAR_S = 60
@@ -88,10 +89,4 @@ def bar_to_json(bar: Bar) -> bytes:
 
 
 def bar_from_json(raw: bytes | str) -> Bar:
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ContractError(f"forming bar: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ContractError("forming bar: not a JSON object")
-    return decode_bar(doc)
+    return decode_bar(json_object(raw, "forming bar"))
