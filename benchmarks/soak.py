@@ -42,10 +42,41 @@ def _rss_by_service(r) -> dict[str, float | None]:
     return out
 
 
-def _gaps(r, since_ms: int) -> tuple[int, list[float]]:
-    ids = [int(eid.split(b"-")[0]) for eid, _ in r.xrange("hedge:nav", min=since_ms)]
-    gaps = [(b - a) / 1000 for a, b in zip(ids, ids[1:]) if (b - a) / 1000 > GAP_S]
-    return len(ids), gaps
+class SnapshotWatch:
+    """Polls the newest hedge:nav entry every 0.2 s for the whole run (the stream itself is
+    trimmed, so it cannot be read back afterwards): snapshot count by seq, and every gap
+    between two successive snapshots, to within the poll interval."""
+
+    POLL_S = 0.2
+
+    def __init__(self, r) -> None:
+        self.r = r
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.last_ms: int | None = None
+        self.gaps: list[float] = []
+
+    def poll(self) -> None:
+        newest = self.r.xrevrange("hedge:nav", count=1)
+        if not newest:
+            return
+        entry_id, fields = newest[0]
+        ms, seq = int(entry_id.split(b"-")[0]), int(fields[b"seq"])
+        if self.first_seq is None:
+            self.first_seq = seq
+        elif ms != self.last_ms:
+            self.gaps.append((ms - self.last_ms) / 1000)
+        self.last_seq, self.last_ms = seq, ms
+
+    def watch_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.poll()
+            time.sleep(self.POLL_S)
+
+    @property
+    def snapshots(self) -> int:
+        return 0 if self.first_seq is None else self.last_seq - self.first_seq
 
 
 def _problems(output: str) -> Counter:
@@ -72,7 +103,7 @@ def soak(seconds: float, toggle_s: float, seed: int) -> dict:
                    message="all services to beat")
         time.sleep(5)  # let imports and first rounds settle before the baseline RSS
         rss_start = _rss_by_service(r)
-        started_ms = int(time.time() * 1000)
+        watch = SnapshotWatch(r)
         deadline = time.monotonic() + seconds
         toggles = 0
         while time.monotonic() < deadline:
@@ -83,18 +114,20 @@ def soak(seconds: float, toggle_s: float, seed: int) -> dict:
                     body["delay_s"] = rng.choice([1, 3, 10])
                 requests.post(f"{sim}/_sim/faults", json=body, timeout=5)
             toggles += 1
-            time.sleep(min(toggle_s, max(0.0, deadline - time.monotonic())))
+            watch.watch_for(min(toggle_s, max(0.0, deadline - time.monotonic())))
         requests.delete(f"{sim}/_sim/faults", timeout=5)
-        snapshots, gaps = _gaps(r, started_ms)
         rss_end = _rss_by_service(r)
     finally:
         up.stop()
         redis_server.stop()
     output = up.output()
     return {
-        "seconds": seconds, "fault_toggles": toggles, "snapshots": snapshots,
-        "snapshots_per_s": round(snapshots / seconds, 2),
-        "gaps_over_5s": len(gaps), "longest_gap_s": round(max(gaps, default=0.0), 2),
+        "seconds": seconds, "price_interval_s": float(up.env["PRICE_INTERVAL_S"]),
+        "account_interval_s": float(up.env["ACCOUNT_INTERVAL_S"]),
+        "fault_toggles": toggles, "snapshots": watch.snapshots,
+        "snapshots_per_s": round(watch.snapshots / seconds, 2),
+        "gaps_over_5s": sum(g > GAP_S for g in watch.gaps),
+        "longest_gap_s": round(max(watch.gaps, default=0.0), 2),
         "restarts": len(re.findall(r"restarting \w+ \(restart #", output)),
         "problems": dict(_problems(output).most_common(20)),
         "rss_mb": {s: {"start": _round(rss_start.get(s)), "end": _round(rss_end.get(s)),
