@@ -215,8 +215,9 @@ def _times(points: list[dict]) -> list[datetime]:
 
 
 def _line(x: list, y: list, name: str, color: str, width: int, **kw: Any) -> dict:
-    return {"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines",
-            "line": {"color": color, "width": width}, **kw}
+    # One point draws no line: show it as a marker, so the first minute of history is visible.
+    return {"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines" if len(x) > 1 else "markers",
+            "line": {"color": color, "width": width}, "marker": {"color": color, "size": 7}, **kw}
 
 
 def history_figure(points: list[dict]) -> Figure:

@@ -154,3 +154,12 @@ def test_history_figure_empty_and_with_gaps():
     assert fig["data"][1]["y"] == [0.0, 1.0, 2.0]
     assert fig["data"][0]["y"] == [None, None, None]  # gaps, not zeros
     assert fig["data"][2]["y"] == [None, -1.0, -1.0]
+
+
+def test_history_figure_shows_a_single_point_as_markers():
+    """The first minute of history has one point: a line would draw nothing at all."""
+    one = c.history_figure([{"ts": 1000.0, "nav_total": 100.0, "aum_total": 110.0, "dd_pct": 0.0}])
+    assert {trace["mode"] for trace in one["data"]} == {"markers"}
+    two = c.history_figure([{"ts": 1000.0 + 60 * i, "nav_total": 100.0, "aum_total": 110.0, "dd_pct": 0.0}
+                            for i in range(2)])
+    assert {trace["mode"] for trace in two["data"]} == {"lines"}
