@@ -8,8 +8,10 @@ once when it starts and once when it ends.
 
 from __future__ import annotations
 
+import functools
 import gc
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -17,11 +19,27 @@ from typing import Protocol
 import redis
 
 from shared.backoff import Backoff, Episode
+from shared.errors import ConfigError
 from shared.heartbeat import Heartbeat
 from shared.logs import setup_logging
 from shared.metrics import serve_metrics
 from shared.redis_io import RedisUnavailable, connect
 from shared.settings import Settings, load_settings
+
+
+def exits_on_config_error(service: str) -> Callable[[Callable[[], int]], Callable[[], int]]:
+    """Decorate a service's `main()`: a ConfigError (bad environment or config) becomes one
+    line on stderr naming the problem, and exit code 2, instead of a traceback."""
+    def wrap(main: Callable[[], int]) -> Callable[[], int]:
+        @functools.wraps(main)
+        def run() -> int:
+            try:
+                return main()
+            except ConfigError as exc:
+                print(f"{service}: {exc}; exiting", file=sys.stderr)
+                return 2
+        return run
+    return wrap
 
 
 class ServiceContext:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-import sys
 import threading
 import time
 from importlib.resources import files
@@ -26,11 +25,11 @@ from services.dashboard import components as c
 from services.dashboard import data
 from services.dashboard.live import CACHE, LiveFeed
 from services.dashboard.views import SNAPSHOT_STALE_S, fmt_age, freshness
-from shared.errors import ConfigError
 from shared.heartbeat import Heartbeat
 from shared.logs import setup_logging
 from shared.metrics import serve_metrics
 from shared.redis_io import connect
+from shared.service import exits_on_config_error
 from shared.settings import Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
@@ -131,12 +130,9 @@ def serve(app: dash.Dash, settings: Settings, log: logging.Logger) -> int:
     return 0
 
 
+@exits_on_config_error("dashboard")
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"dashboard: {exc}; not starting", file=sys.stderr)
-        return 2
+    settings = load_settings()
     log = setup_logging("dashboard", settings.log_level, settings.secret_values())
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per poll otherwise

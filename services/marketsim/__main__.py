@@ -10,19 +10,16 @@ from services.marketsim.config import load_config
 from services.marketsim.fills_writer import FillsWriter
 from services.marketsim.server import SimServer
 from services.marketsim.state import SimState
-from shared.errors import ConfigError
+from shared.service import exits_on_config_error
 from shared.logs import setup_logging
 from shared.metrics import serve_metrics
 from shared.settings import load_settings
 
 
+@exits_on_config_error("marketsim")
 def main() -> int:
-    try:
-        settings = load_settings()
-        config = load_config()
-    except ConfigError as exc:
-        print(f"marketsim: {exc}; not starting", file=sys.stderr)
-        return 2
+    settings = load_settings()
+    config = load_config()
     log = setup_logging("marketsim", settings.log_level, settings.secret_values())
     stop = threading.Event()
 

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from shared.errors import ConfigError
-from shared.service import run_service
+from shared.service import exits_on_config_error, run_service
 from shared.settings import load_settings
 
 from services.nav.loop import NavLoop
 
 
+@exits_on_config_error("nav")   # also MANUAL_NAV out of range, found when the loop starts
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"nav: {exc}; not starting", file=sys.stderr)
-        return 2
-    try:
-        return run_service("nav", settings.price_interval_s, NavLoop, settings)
-    except ConfigError as exc:  # e.g. MANUAL_NAV is negative
-        print(f"nav: {exc}; stopping", file=sys.stderr)
-        return 2
+    settings = load_settings()
+    return run_service("nav", settings.price_interval_s, NavLoop, settings)
 
 
 if __name__ == "__main__":

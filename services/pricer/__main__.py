@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from shared.errors import ConfigError
-from shared.service import run_service
+from shared.service import exits_on_config_error, run_service
 from shared.settings import load_settings
 
 from services.pricer.loop import make_loop
 
 
+@exits_on_config_error("pricer")
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"pricer: {exc}; not starting", file=sys.stderr)
-        return 2
+    settings = load_settings()
     return run_service("pricer", settings.price_interval_s, make_loop, settings)
 
 

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from shared.errors import ConfigError
-from shared.service import run_service
+from shared.service import exits_on_config_error, run_service
 from shared.settings import load_settings
 
 from services.publisher.config import load_publisher_settings
 from services.publisher.loop import PublisherLoop
 
 
+@exits_on_config_error("publisher")
 def main() -> int:
-    try:
-        settings = load_settings()
-        cfg = load_publisher_settings()
-    except ConfigError as exc:
-        print(f"publisher: {exc}; not starting", file=sys.stderr)
-        return 2
+    settings = load_settings()
+    cfg = load_publisher_settings()
     return run_service("publisher", settings.price_interval_s, lambda ctx: PublisherLoop(ctx, cfg), settings)
 
 

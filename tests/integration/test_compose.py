@@ -12,12 +12,18 @@ import pytest
 from tests.support import ROOT
 
 
-def _config() -> str:
+def _compose_binary() -> str:
+    """docker-compose (Debian's; validation needs no engine); required under CI=true."""
     binary = shutil.which("docker-compose")
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("docker-compose is missing in CI: .ci/run should apt-get install docker-compose")
         pytest.skip("docker-compose not installed: apt-get install -y docker-compose")
+    return binary
+
+
+def _config() -> str:
+    binary = _compose_binary()
     result = subprocess.run([binary, "-f", str(ROOT / "compose.yaml"), "config"], capture_output=True,
                             text=True, env={**os.environ, "REDIS_PASSWORD": "s3cret-test"}, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -58,9 +64,7 @@ def test_dashboard_is_published_on_loopback_only_and_services_have_healthchecks(
 
 
 def test_compose_refuses_to_start_without_a_redis_password():
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.skip("docker-compose not installed: apt-get install -y docker-compose")
+    binary = _compose_binary()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
     result = subprocess.run([binary, "-f", str(ROOT / "compose.yaml"), "config", "-q"], capture_output=True,
                             text=True, env=env, timeout=60)
