@@ -71,8 +71,10 @@ def test_up_restarts_a_killed_service_and_snapshots_resume(system, r, victim):
 
 
 def test_up_stops_everything_within_10s_on_sigterm(system, r):
-    eventually(lambda: r.get("hedge:health:dashboard"), timeout=30, message="all services up")
-    pids = [orjson.loads(r.get(f"hedge:health:{s}"))["pid"] for s in ("pricer", "nav", "publisher", "dashboard")]
+    services = ("pricer", "nav", "publisher", "dashboard")
+    beats = eventually(lambda: all(b := [r.get(f"hedge:health:{s}") for s in services]) and b, timeout=30,
+                       message="all services up")
+    pids = [orjson.loads(beat)["pid"] for beat in beats]
     started = time.monotonic()
     system.proc.send_signal(signal.SIGTERM)
     assert system.proc.wait(12) == 0
