@@ -26,6 +26,7 @@ from services.dashboard.views import DASH, num, text_or_none
 from shared.backoff import Episode
 from shared.contracts.fills import Fill, decode_fill
 from shared.contracts.health import decode_heartbeat
+from shared.contracts.history import HISTORY_VALUES
 from shared.contracts.prices import decode_latest
 from shared.errors import ContractError
 from shared.keys import SERVICES
@@ -40,8 +41,6 @@ UNREACHABLE_HOLD_S = 2.0   # after a failed read, go straight to the files for t
 NAV_FILE, KPIS_FILE, POSITIONS_FILE = "nav.json", "kpis_v7.json", "positions.json"
 HISTORY_POINTS = 1440      # one day of one-minute points
 MAX_EPOCH_S = 32503680000.0  # year 3000: a history "ts" beyond it is junk, not a time
-HISTORY_FIELDS = ("nav_total", "aum_total", "dd_pct", "peak_nav",
-                  "maker_fill_ratio", "fallback_ratio", "fee_pnl_ratio")
 
 
 class RedisDown(Exception):
@@ -321,7 +320,8 @@ def load_history(source: StateSource | None = None, count: int = HISTORY_POINTS)
         if ts is None or not 0 < ts < MAX_EPOCH_S:
             continue
         point = {"id": _s(entry_id), "ts": ts}
-        point.update({name: _flat_float(_field(fields, name)) for name in HISTORY_FIELDS})
+        # Field by field, not decode_history_point: one bad value greys one chart, not the point.
+        point.update({name: _flat_float(_field(fields, name)) for name in HISTORY_VALUES})
         points.append(point)
     return points
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.publisher.history import history_point
+from shared.contracts.history import history_point
 from services.publisher.kpis.atr import AtrThresholds, market_atr, portfolio_regime
 from services.publisher.kpis.bars import Bar, fold_marks, minute_of
 from services.publisher.kpis.document import build_kpis_document

@@ -17,7 +17,7 @@ from shared.contracts.health import decode_heartbeat
 from shared.contracts.kpis import KpisDocument
 from shared.contracts.nav import NavDocument, stable_aum
 from shared.keys import GROUP_PUBLISHER, Keys
-from services.publisher.history import decode_history_point
+from shared.contracts.history import decode_history_point
 from tests.support import eventually, schema_validator
 from tests.unit.test_publisher_snapshot import T0, make_snapshot, nav_entry
 

@@ -8,7 +8,7 @@ import time
 
 
 from shared.keys import Keys
-from services.publisher.history import decode_history_point
+from shared.contracts.history import decode_history_point
 from tests.integration.test_publisher import (
     committed_seq,
     counter,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from shared.contracts.fills import Fill
 from shared.contracts.kpis import KpisDocument, validate_kpis_document
-from services.publisher.history import decode_history_point
+from shared.contracts.history import decode_history_point
 from services.publisher.kpis.bars import Bar
 from services.publisher.kpis.window import FillTotals
 from services.publisher.publication import KpiConfig, markets_needed, plan_publication

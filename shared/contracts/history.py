@@ -1,7 +1,8 @@
-"""The chart history stream `hedge:nav:1m`: one point per minute of snapshot time.
+"""Wire contract of the chart history stream `hedge:nav:1m`: one point per minute of snapshot time.
 
-A point is written for the first snapshot the publisher publishes in each
-wall-clock minute (by the snapshot's `ts`). Flat fields, null as the empty string.
+The publisher writes a point for the first snapshot it publishes in each wall-clock
+minute (by the snapshot's `ts`); the dashboard draws NAV, AUM, drawdown and the router
+ratios over time from it. Flat fields, null as the empty string.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 
 from shared.contracts._fields import flat, optional_finite
 
-HISTORY_FIELDS = ("ts", "nav_total", "aum_total", "dd_pct", "peak_nav",
+HISTORY_VALUES = ("nav_total", "aum_total", "dd_pct", "peak_nav",
                   "maker_fill_ratio", "fallback_ratio", "fee_pnl_ratio")
+HISTORY_FIELDS = ("ts", *HISTORY_VALUES)
 
 
 def history_point(snapshot: Mapping[str, Any], kpis: Mapping[str, Any]) -> dict[str, str]:
