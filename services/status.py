@@ -17,7 +17,7 @@ import redis
 from shared.contracts.health import decode_heartbeat
 from shared.errors import ContractError
 from shared.keys import Keys
-from shared.redis_io import RedisUnavailable
+from shared.redis_io import RedisUnavailable, entry_pos
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_NO_REDIS = 0, 1, 2
 
@@ -60,8 +60,7 @@ def read_stream(r: redis.Redis, stream: str, now: float) -> StreamInfo:
     newest = r.xrevrange(stream, count=1)
     newest_age = None
     if newest:
-        ms = int(newest[0][0].split(b"-")[0])
-        newest_age = max(0.0, now - ms / 1000)
+        newest_age = max(0.0, now - entry_pos(newest[0][0])[0] / 1000)
     groups = []
     if length or newest:
         try:

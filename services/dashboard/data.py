@@ -30,7 +30,7 @@ from shared.contracts.history import HISTORY_VALUES
 from shared.contracts.prices import decode_latest
 from shared.errors import ContractError
 from shared.keys import SERVICES
-from shared.redis_io import RedisUnavailable
+from shared.redis_io import RedisUnavailable, entry_pos
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("dashboard.data")
@@ -300,8 +300,10 @@ def _flat_float(raw: Any) -> float | None:
 
 def entry_ts(entry_id: Any) -> float | None:
     """The wall time (s) encoded in a stream id "1763726400125-0"; None for 0-0 or junk."""
+    if not isinstance(entry_id, (bytes, str)):
+        return None
     try:
-        ms = int(_s(entry_id).split("-", 1)[0])
+        ms = entry_pos(entry_id)[0]
     except ValueError:
         return None
     return ms / 1000.0 if ms > 0 else None

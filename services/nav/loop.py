@@ -19,7 +19,7 @@ from shared.errors import ContractError
 from shared.holdings import HoldingsWatcher
 from shared.keys import GROUP_NAV
 from shared.metrics import AUM, NAV, NAV_AGE, SNAPSHOT_LATENCY, SNAPSHOTS, set_gauge
-from shared.redis_io import Entry, GroupReader
+from shared.redis_io import Entry, EntryPos, GroupReader, entry_pos
 from shared.service import ServiceContext
 
 from services.nav.account import AccountSource, CcxtAccount
@@ -37,17 +37,8 @@ MAX_BATCH = 20_000
 LOG_LINE_EVERY_S = 1.0    # the [aum-v7] line at most once a second
 
 
-StreamPos = tuple[int, int]
-
-
-def stream_pos(entry_id: bytes | str) -> StreamPos:
-    """A stream entry ID as a comparable (ms, seq) pair."""
-    ms, _, n = entry_id.partition(b"-" if isinstance(entry_id, bytes) else "-")
-    return int(ms), int(n or 0)   # int() reads bytes as well: no decode per entry
-
-
-def merge_price(prices: dict[str, PriceObservation], positions: dict[str, StreamPos],
-                obs: PriceObservation, pos: StreamPos) -> bool:
+def merge_price(prices: dict[str, PriceObservation], positions: dict[str, EntryPos],
+                obs: PriceObservation, pos: EntryPos) -> bool:
     """Keep, per sym, the observation from the newest stream entry; return True if the price changed.
 
     Order follows the stream, not the observation's `ts`: the pricer decides what is
@@ -81,7 +72,7 @@ class NavLoop:
         self.poller = AccountPoller(self.account, s.account_interval_s)
         self.setting_manual = manual_from_setting(s.manual_nav, time.time())
         self.prices: dict[str, PriceObservation] = {}
-        self.price_pos: dict[str, StreamPos] = {}
+        self.price_pos: dict[str, EntryPos] = {}
         self.seq = 0
         self._published_polls = -1
         self._tracked_dirty = True
@@ -158,7 +149,7 @@ class NavLoop:
         # The latest hash reflects the stream up to its newest entry; older pending entries
         # recovered after this must not overwrite it.
         newest = self.r.xrevrange(self.keys.prices, count=1)
-        pos = stream_pos(newest[0][0]) if newest else (0, 0)
+        pos = entry_pos(newest[0][0]) if newest else (0, 0)
         self.price_pos.clear()  # after a Redis restart IDs may start lower; the seed is the new baseline
         for sym, raw in self.r.hgetall(self.keys.prices_latest).items():
             try:
@@ -172,7 +163,7 @@ class NavLoop:
             for entry_id, fields in entries:
                 ids.append(entry_id)
                 try:
-                    merge_price(self.prices, self.price_pos, decode_price(fields), stream_pos(entry_id))
+                    merge_price(self.prices, self.price_pos, decode_price(fields), entry_pos(entry_id))
                 except ContractError as exc:
                     message = f"{self.keys.prices} entry {entry_id.decode()}: {exc}; skipping it"
                     self.ctx.heartbeat.count("bad_price_entries")
@@ -262,7 +253,7 @@ class NavLoop:
             self.ctx.heartbeat.error(f"account: {state.error}")
         self._published_polls = state.polls
         if ids:  # Redis stamped the newest entry of the batch when the pricer added it
-            SNAPSHOT_LATENCY.observe(max(0.0, time.time() - stream_pos(ids[-1])[0] / 1000))
+            SNAPSHOT_LATENCY.observe(max(0.0, time.time() - entry_pos(ids[-1])[0] / 1000))
         self._report(doc)
 
     def _report(self, doc: dict) -> None:

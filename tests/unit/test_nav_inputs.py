@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.nav.loop import merge_price, stream_pos
+from services.nav.loop import merge_price
+from shared.redis_io import entry_pos
 from services.nav.manual import decode_manual_nav, encode_manual_nav, manual_from_setting
 from services.nav.model import ManualNav
 from shared.contracts.prices import PriceObservation
@@ -52,8 +53,8 @@ def test_newest_stream_entry_wins_and_replays_change_nothing():
     assert prices["BTC"] is gecko
 
 
-def test_stream_pos_orders_entry_ids():
-    assert stream_pos(b"1700000000000-5") < stream_pos("1700000000000-12") < stream_pos(b"1700000000001-0")
+def test_entry_pos_orders_entry_ids():
+    assert entry_pos(b"1700000000000-5") < entry_pos("1700000000000-12") < entry_pos(b"1700000000001-0")
 
 
 @given(st.lists(st.tuples(st.sampled_from(["BTC", "ETHUSDT", "USDZAR"]), st.floats(1, 1e6), st.floats(1, 1e9)),

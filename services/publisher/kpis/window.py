@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from shared.contracts.fills import Fill
 from shared.errors import ContractError
+from shared.redis_io import entry_pos
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +18,11 @@ class TimedFill:
 
 
 def entry_ms(entry_id: bytes | str) -> int:
-    """`1763726400125-0` -> 1763726400125."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    head = text.split("-", 1)[0]
-    if not head.isdigit():
-        raise ContractError(f"stream entry id {text!r} does not start with a millisecond time")
-    return int(head)
+    """`1763726400125-0` -> 1763726400125; ContractError for an id that is not one."""
+    try:
+        return entry_pos(entry_id)[0]
+    except ValueError:
+        raise ContractError(f"stream entry id {entry_id!r} does not start with a millisecond time") from None
 
 
 def window_start_ms(now: float, window_s: float) -> int:
