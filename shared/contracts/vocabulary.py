@@ -1,0 +1,77 @@
+"""The project's shared words, each defined once: price tiers and sources, snapshot sources,
+account modes, position sides, the FX pair name, the default stablecoins and the state-file
+names. Every service, the dashboard and the tests import them from here.
+
+Adding a pricing tier is a change here (its place in `TIERS`, whether it observes a market)
+plus the tier's own source module.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+# --- prices ----------------------------------------------------------------------------
+
+Tier = Literal["mark", "spot_cache", "coingecko", "avg_cost"]
+TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
+"""The fallback chain for an off-exchange asset's USD price, best first (DESIGN.md)."""
+
+OPERATOR_TIERS: Final[frozenset[str]] = frozenset({"avg_cost"})
+"""Tiers that are the operator's own number rather than an observation of a market."""
+
+LIVE_TIERS: Final[tuple[Tier, ...]] = tuple(t for t in TIERS if t not in OPERATOR_TIERS)
+"""Tiers that observe a market."""
+
+FX_SOURCE: Final = "config"
+"""`src` of an FX rate taken from FX_FALLBACK_RATES."""
+
+PAR_SOURCE: Final = "par"
+"""`price_src` of a margin asset valued at 1 USD by definition (USDT)."""
+
+PriceSource = Literal["mark", "spot_cache", "coingecko", "avg_cost", "config"]
+PRICE_SOURCES: Final[tuple[str, ...]] = (*TIERS, FX_SOURCE)
+"""Every `src` a `hedge:prices` entry may carry."""
+
+NO_PRICE: Final = "none"
+"""`source` of a holding that no tier priced."""
+
+# --- snapshots ---------------------------------------------------------------------------
+
+SnapshotSource = Literal["live", "cache", "manual", "startup", "partial"]
+SNAPSHOT_SOURCES: Final[tuple[str, ...]] = get_args(SnapshotSource)
+
+# --- exchange accounts ---------------------------------------------------------------------
+
+AccountMode = Literal["single_asset", "multi_assets", "portfolio_margin"]
+ACCOUNT_MODES: Final[tuple[str, ...]] = get_args(AccountMode)
+
+PositionSide = Literal["LONG", "SHORT"]
+POSITION_SIDES: Final[tuple[str, ...]] = get_args(PositionSide)
+"""Sides of a position in a snapshot. Binance's one-way `BOTH` becomes LONG or SHORT by sign."""
+
+BINANCE_POSITION_SIDES: Final[tuple[str, ...]] = ("BOTH", "LONG", "SHORT")
+"""`positionSide` values of Binance's positionRisk / account answers."""
+
+# --- currencies ----------------------------------------------------------------------------
+
+USD_PAR_ASSET: Final = "USDT"
+"""The asset Binance's USD-M figures are denominated in; counted as 1 USD."""
+
+DEFAULT_STABLECOINS: Final[frozenset[str]] = frozenset(
+    {"USDC", "USDT", "DAI", "FDUSD", "TUSD", "USDP", "PYUSD", "BUSD", "USDE"})
+"""Assets expected to trade at 1 USD (the default of STABLECOINS)."""
+
+
+def fx_pair(currency: str) -> str:
+    """The FX symbol of USD against `currency`: `fx_pair("zar") == "USDZAR"`."""
+    return f"USD{currency.upper()}"
+
+
+# --- state files (STATE_DIR) ---------------------------------------------------------------
+
+NAV_FILE: Final = "nav.json"
+KPIS_FILE: Final = "kpis_v7.json"
+POSITIONS_FILE: Final = "positions.json"
+PERFORMANCE_FILE: Final = "performance.json"
+STATE_FILES: Final[tuple[str, ...]] = (NAV_FILE, KPIS_FILE, POSITIONS_FILE)
+"""The files the publisher writes and mirrors, in write order."""
