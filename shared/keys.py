@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 GROUP_NAV = "nav"
 GROUP_PUBLISHER = "publisher"
+GROUP_LEDGER = "ledger"
 
 SERVICES = ("marketsim", "pricer", "nav", "publisher", "dashboard")
+"""The services navstream up starts today; the ledger joins when it lands (services/ledger)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,11 @@ class Keys:
     def fills(self) -> str:
         """Stream: router fills (marketsim writes them in sim mode)."""
         return f"{self.prefix}:fills"
+
+    @property
+    def income(self) -> str:
+        """Stream: Binance income records, one entry each, written once (shared/contracts/income.py)."""
+        return f"{self.prefix}:income"
 
     @property
     def nav_history(self) -> str:
@@ -66,6 +73,11 @@ class Keys:
         return f"{self.prefix}:markets:tracked"
 
     @property
+    def tracked_assets(self) -> str:
+        """Set: margin assets the NAV needs a USD price for (nav writes, pricer prices them)."""
+        return f"{self.prefix}:assets:tracked"
+
+    @property
     def kpi_state(self) -> str:
         """Hash: publisher's KPI state that must survive restarts (drawdown peak, ...)."""
         return f"{self.prefix}:kpi:state"
@@ -85,6 +97,11 @@ class Keys:
     @property
     def state_positions(self) -> str:
         return f"{self.prefix}:state:positions"
+
+    @property
+    def state_performance(self) -> str:
+        """String: the performance.v1 document (ledger writes)."""
+        return f"{self.prefix}:state:performance"
 
     def health(self, service: str) -> str:
         """String with TTL: the service's JSON heartbeat."""
