@@ -1,7 +1,7 @@
 """The system under test: its own redis-server, marketsim (the futures account), the real nav and publisher.
 
 Everything runs as it does in production: `python -m services.<name>` processes with
-the environment `tests.support.service_env` builds, default intervals, the nav on the
+the environment `services.harness.service_env` builds, default intervals, the nav on the
 `live` path (marketsim's simulated account, three positions; marketsim's router fills
 are switched off so only price updates drive the pipeline).
 """
@@ -19,7 +19,7 @@ import redis
 import requests
 
 from shared.keys import GROUP_NAV, GROUP_PUBLISHER, Keys
-from tests.support import ROOT, RedisServer, ServiceProcess, free_port, service_env
+from services.harness import ROOT, RedisServer, ServiceProcess, free_port, service_env
 
 from benchmarks.synthetic import write_holdings
 

@@ -21,7 +21,7 @@ import orjson
 import psutil
 import requests
 
-from tests.support import NavstreamUp, RedisServer, eventually
+from services.harness import NavstreamUp, RedisServer, eventually
 
 SERVICES = ("marketsim", "pricer", "nav", "publisher", "dashboard")
 FAULTS = [("mark", m) for m in ("down", "slow", "429", "418", "zero", "stale", "delisted")] + \

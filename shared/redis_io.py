@@ -1,6 +1,6 @@
 """Redis helpers every service uses: connecting, consumer groups, reading with recovery.
 
-Guarantees we lean on (DESIGN.md): consumers ack only after their work is durable,
+Guarantees we lean on (docs/architecture.md): consumers ack only after their work is durable,
 reclaim stale pending entries on start, and recreate a missing group (NOGROUP,
 e.g. after Redis restarted without persistence) instead of failing or hot-looping.
 """

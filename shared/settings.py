@@ -35,7 +35,7 @@ _REAL_URLS = {
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
 
-    # --- what the contract (DESIGN.md) names -----------------------------------
+    # --- what the contract (docs/architecture.md) names -----------------------------------
     mode: Mode = Mode.SIM
     redis_url: str | None = None
     state_dir: Path = Path("logs/state")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, RedisServer, ServiceProcess, eventually, free_port, service_env
+from tests.support import CONFIG_DIR, ROOT, RedisServer, ServiceProcess, eventually, free_port, service_env
 
-DEFAULT_HOLDINGS = (ROOT / "config" / "offexchange_holdings.json").read_bytes() \
-    if (ROOT / "config" / "offexchange_holdings.json").exists() else b"{}"
+DEFAULT_HOLDINGS = (CONFIG_DIR / "offexchange_holdings.json").read_bytes()
 
 
 @pytest.fixture
@@ -71,7 +69,3 @@ def artifacts_dir() -> Path:
     path = ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
-
-
-def chromium_path() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,230 +1,34 @@
-"""Test support: a real redis-server we can kill and restart, service processes, `eventually`."""
+"""Test support: the process harness (services/harness.py) under its old names, plus the schemas.
+
+Tests import `tests.support`; the harness itself lives in the product so that `navstream bench`
+and the soak use it from an installed wheel without importing `tests`.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
+import json
 
-import redis
+import jsonschema
 
-from services.supervisor import redis_server_binary
+from services.harness import (
+    CONFIG_DIR,
+    ROOT,
+    NavstreamUp,
+    RedisServer,
+    ServiceProcess,
+    eventually,
+    free_port,
+    service_env,
+    terminate,
+)
+from shared.contracts import SCHEMAS_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-# The contract's JSON Schemas live in ../shared/schemas beside the clone (CI puts shared/ there).
-SCHEMAS_DIR = ROOT.parent / "shared" / "schemas"
-T = TypeVar("T")
+__all__ = ["CONFIG_DIR", "ROOT", "SCHEMAS_DIR", "NavstreamUp", "RedisServer", "ServiceProcess", "eventually",
+           "free_port", "schema_validator", "service_env", "terminate"]
 
 
-def schema_validator(name: str):
-    """A jsonschema validator for `nav.v7` or `kpis.v7` from ../shared/schemas (fails loudly if absent)."""
-    import json
-
-    import jsonschema
-
+def schema_validator(name: str) -> jsonschema.Draft202012Validator:
+    """A jsonschema validator for `nav.v7` or `kpis.v7`, from the repository's own copy of the contract."""
     path = SCHEMAS_DIR / f"{name}.schema.json"
-    assert path.exists(), f"contract schema {path} is missing: clone navstream beside its shared/ folder"
-    schema = json.loads(path.read_text())
-    return jsonschema.Draft202012Validator(schema)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def eventually(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
-               message: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail with `message` after `timeout` s.
-
-    Exceptions inside `condition` count as "not yet" (the last one is shown on failure).
-    """
-    deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
-    while True:
-        try:
-            result = condition()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - "not yet", reported if it never passes
-            last_exc = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}"
-                                 + (f" (last error: {last_exc!r})" if last_exc else ""))
-        time.sleep(interval)
-
-
-class RedisServer:
-    """A real redis-server on a free loopback port, in its own temp dir; kill/stop/restart at will."""
-
-    def __init__(self, workdir: Path, *, appendonly: bool = True, password: str | None = None) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.appendonly = appendonly
-        self.password = password
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.workdir), "--save", "", "--daemonize", "no",
-                "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
-                "--logfile", str(self.workdir / "redis.log")]
-        if self.password:
-            args += ["--requirepass", self.password]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        eventually(lambda: self.client().ping(), timeout=10, message=f"redis-server on {self.port}")
-
-    def client(self, **kw) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5, **kw)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
-    def freeze(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
-
-    def restart(self, *, wipe: bool = False) -> None:
-        self.stop()
-        if wipe:
-            for f in self.workdir.glob("*"):
-                if f.name != "redis.log":
-                    shutil.rmtree(f) if f.is_dir() else f.unlink()
-        self.start()
-
-
-def terminate(proc: subprocess.Popen | None, timeout: float) -> tuple[int | None, bool]:
-    """SIGTERM `proc` and wait; SIGKILL it after `timeout`. Returns (exit code, stopped in time)."""
-    if proc is None:
-        return None, True
-    if proc.poll() is not None:
-        return proc.returncode, True
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout), True
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait(5), False
-
-
-class ServiceProcess:
-    """`python -m services.<name>` as a child process, with its stderr kept in a log file."""
-
-    def __init__(self, name: str, env: dict[str, str], logdir: Path, args: list[str] | None = None) -> None:
-        self.name = name
-        self.env = env
-        self.args = args or []
-        self.log_path = logdir / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> ServiceProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its life
-        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}", *self.args],
-                                     cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        code, in_time = terminate(self.proc, timeout)
-        assert in_time, f"{self.name} did not stop within {timeout}s of SIGTERM"
-        return code
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def service_env(redis_url: str, tmp: Path, **overrides: str | int | float) -> dict[str, str]:
-    """Environment for a service under test: its own Redis, state dirs and fast intervals."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "NAVSTREAM_"))}
-    env.update({
-        "REDIS_URL": redis_url,
-        "MODE": "sim",
-        "STATE_DIR": str(tmp / "state"),
-        "DASHBOARD_STATE_DIR": str(tmp / "dashboard_state"),
-        "HOLDINGS_FILE": str(tmp / "holdings.json"),
-        "COINGECKO_IDS_FILE": str(ROOT / "config" / "coingecko_ids.json"),
-        "PRICE_INTERVAL_S": "0.5",
-        "ACCOUNT_INTERVAL_S": "1",
-        "LOG_LEVEL": "INFO",
-        "METRICS_PORT_BASE": "0",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update({k.upper(): str(v) for k, v in overrides.items()})
-    return env
-
-
-class NavstreamUp:
-    """`navstream up` as a child process in `workdir`, against a given Redis."""
-
-    def __init__(self, redis_url: str, workdir: Path, **env_overrides: str | int | float) -> None:
-        self.workdir = workdir
-        holdings = workdir / "holdings.json"
-        if not holdings.exists():
-            holdings.write_bytes((ROOT / "config" / "offexchange_holdings.json").read_bytes())
-        self.env = service_env(redis_url, workdir, MARKETSIM_PORT=free_port(), DASH_PORT=free_port(),
-                               **env_overrides)
-        self.out_path = workdir / "up.out"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> NavstreamUp:
-        out = open(self.out_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], cwd=self.workdir,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-        return self
-
-    @property
-    def state_dir(self) -> Path:
-        return Path(self.env["STATE_DIR"])
-
-    def output(self) -> str:
-        return self.out_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        return terminate(self.proc, timeout)[0]
+    assert path.exists(), f"contract schema {path} is missing"
+    return jsonschema.Draft202012Validator(json.loads(path.read_text()))

@@ -17,7 +17,7 @@ import orjson
 DASH = "–"
 NO_DATA = "no data yet"
 
-# Staleness rules (docs/readme/dashboard.md): past these ages a card greys out and says how old it is.
+# Staleness rules (README, "Staleness rules"): past these ages a card greys out and says how old it is.
 SNAPSHOT_STALE_S = 15.0    # now - snapshot ts
 NAV_AGE_STALE_S = 30.0     # the snapshot's own nav_age_s (account data age)
 KPIS_STALE_S = 30.0        # now - kpis ts

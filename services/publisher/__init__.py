@@ -1,4 +1,4 @@
 """The publisher: turns NAV snapshots and router fills into state files, Redis state keys, KPIs and history.
 
-`python -m services.publisher`; see docs/readme/publisher.md.
+`python -m services.publisher`; see the README's "publisher" section and docs/architecture.md.
 """

@@ -1,6 +1,6 @@
 """The publisher's loop: read a batch, publish the newest snapshot and the KPIs, then ack.
 
-Order per batch (the durability rule of DESIGN.md): files first (nav.json as soon as the
+Order per batch (the durability rule of docs/architecture.md): files first (nav.json as soon as the
 newest snapshot is checked, then positions.json and kpis_v7.json, then one fsync per
 folder), then one MULTI with the state keys, the history point, new bars, the KPI state
 and the XACKs. A crash anywhere before EXEC leaves the entries pending; the restart

@@ -58,7 +58,7 @@ def json_object(raw: bytes | str, where: str, error: type[Exception] = ContractE
 
 
 def flat(value: float | int | str | None) -> str:
-    """A flat stream field: null is the empty string (DESIGN.md)."""
+    """A flat stream field: null is the empty string (docs/architecture.md)."""
     if value is None:
         return ""
     if isinstance(value, float):

@@ -20,8 +20,6 @@ NAV_SCHEMA = "nav.v7"
 NAV_SOURCES = ("live", "cache", "manual", "startup")
 HOLDING_SOURCES = ("mark", "spot_cache", "coingecko", "avg_cost", "none")
 
-_Finite = dict(allow_inf_nan=False)
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)

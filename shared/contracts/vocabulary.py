@@ -14,7 +14,7 @@ from typing import Final, Literal, get_args
 
 Tier = Literal["mark", "spot_cache", "coingecko", "avg_cost"]
 TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
-"""The fallback chain for an off-exchange asset's USD price, best first (DESIGN.md)."""
+"""The fallback chain for an off-exchange asset's USD price, best first (docs/architecture.md)."""
 
 OPERATOR_TIERS: Final[frozenset[str]] = frozenset({"avg_cost"})
 """Tiers that are the operator's own number rather than an observation of a market."""

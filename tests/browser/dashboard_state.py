@@ -1,7 +1,7 @@
-"""Realistic published state for dashboard tests, shaped exactly like what the pipeline writes.
+"""Realistic published state for dashboard tests, written where the pipeline writes it:
+the hedge:nav stream, the hedge:state:* keys, the state files, history, fills, heartbeats, prices.
 
-Documents are checked against the project's own contract models (nav.v7, kpis.v7)
-before a test uses them, so a fixture can never drift from the contract unnoticed.
+The documents come from tests/documents.py (checked against the contract models there).
 """
 
 from __future__ import annotations
@@ -15,87 +15,14 @@ import redis
 
 from shared.atomic import write_json_atomic
 from shared.contracts.fills import Fill, encode_fill
-from shared.contracts.kpis import validate_kpis_document
-from shared.contracts.nav import encode_nav_entry, validate_nav_document
+from shared.contracts.nav import encode_nav_entry
 from shared.contracts.prices import PriceObservation, encode_latest
+from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
 from shared.keys import GROUP_NAV, GROUP_PUBLISHER, Keys
 from shared.redis_io import ensure_group
+from tests.documents import USDZAR, kpis_doc, nav_doc
 
 KEYS = Keys("hedge")
-# asset -> (qty, avg_cost, price, tier, price age s)
-HOLDINGS: dict[str, tuple[float, float, float, str, float]] = {
-    "BTC": (0.035, 61000.0, 97000.1, "mark", 0.4),
-    "XAUT": (0.59, 2350.0, 2650.4, "coingecko", 12.0),
-    "USDC": (2098.96, 1.0, 0.9998, "spot_cache", 20.0),
-}
-POSITIONS = [
-    {"symbol": "BTCUSDT", "side": "LONG", "qty": 0.5, "entry_price": 95000.0, "mark_price": 97000.1},
-    {"symbol": "ETHUSDT", "side": "SHORT", "qty": 4.0, "entry_price": 3650.0, "mark_price": 3588.2},
-    {"symbol": "SOLUSDT", "side": "LONG", "qty": 120.0, "entry_price": 182.5, "mark_price": 179.9},
-]
-USDZAR = 18.21
-
-
-def holding(qty: float, avg_cost: float | None, price: float | None, tier: str,
-            age: float | None = 0.4) -> dict:
-    if price is None:
-        return {"qty": qty, "avg_cost": avg_cost, "mark": None, "usd_value": None, "source": "none",
-                "price_age_s": None}
-    return {"qty": qty, "avg_cost": avg_cost, "mark": price, "usd_value": round(qty * price, 2),
-            "source": tier, "price_age_s": age}
-
-
-def position(p: dict) -> dict:
-    sign = 1 if p["side"] == "LONG" else -1
-    upnl = round(sign * p["qty"] * (p["mark_price"] - p["entry_price"]), 2)
-    return {**p, "upnl": upnl, "notional": round(p["qty"] * p["mark_price"], 2)}
-
-
-def nav_doc(*, seq: int = 1042, ts: float | None = None, nav_total: float | None = 100234.55,
-            nav_age_s: float | None = 0.8, source: str = "live", holdings: dict[str, dict] | None = None,
-            positions: list[dict] | None = None, fx: dict[str, float] | None = None,
-            reasons: list[str] | None = None) -> dict:
-    """A nav.v7 snapshot; aum.total = nav_total + the holdings' usd_value (missing ones count 0)."""
-    if holdings is None:
-        holdings = {a: holding(q, c, p, t, age) for a, (q, c, p, t, age) in HOLDINGS.items()}
-    reasons = list(reasons or []) + [f"{a}: no price from any source" for a, h in holdings.items()
-                                     if h["usd_value"] is None]
-    off = sum(h["usd_value"] for h in holdings.values() if h["usd_value"] is not None)
-    doc = {
-        "schema": "nav.v7", "seq": seq, "ts": ts if ts is not None else time.time(),
-        "nav_total": nav_total, "nav_age_s": nav_age_s if nav_total is not None else None, "source": source,
-        "positions": [position(p) for p in (POSITIONS if positions is None else positions)],
-        "aum": {"futures": nav_total, "offexchange": holdings,
-                "total": None if nav_total is None else round(nav_total + off, 2)},
-        "fx": {"USDZAR": USDZAR} if fx is None else fx,
-        "status": {"degraded": bool(reasons), "reasons": reasons},
-    }
-    return validate_nav_document(doc)
-
-
-def kpis_doc(*, ts: float | None = None, nav: dict | None = None, dd_pct: float | None = 0.0231,
-             dd_state: str | None = "normal", atr_regime: str | None = "normal",
-             fee_pnl_ratio: float | None = 0.18, router_quality: str | None = "good",
-             maker_fill_ratio: float | None = 0.62, fallback_ratio: float | None = 0.04, fills: int = 48) -> dict:
-    nav = nav or nav_doc()
-    doc = {
-        "schema": "kpis.v7", "ts": ts if ts is not None else time.time(),
-        "nav": {"nav_total": nav["nav_total"], "nav_age_s": nav["nav_age_s"]},
-        "aum_total": nav["aum"]["total"],
-        "drawdown": {"dd_pct": dd_pct, "dd_state": dd_state, "peak_nav": 102600.0},
-        "dd_state": dd_state,
-        "atr": {"atr_regime": atr_regime, "by_symbol": {
-            "BTCUSDT": {"atr": 412.5, "atr_pct": 0.00425, "regime": "normal", "bars": 14},
-            "ETHUSDT": {"atr": 31.2, "atr_pct": 0.0087, "regime": "high", "bars": 14},
-            "SOLUSDT": {"atr": None, "atr_pct": None, "regime": None, "bars": 1}}},
-        "atr_regime": atr_regime,
-        "fee_pnl": {"fee_pnl_ratio": fee_pnl_ratio, "fees_usd": 41.3, "realized_pnl_usd": 229.4, "window_s": 3600.0},
-        "fee_pnl_ratio": fee_pnl_ratio,
-        "router_quality": router_quality,
-        "router_stats": {"maker_fill_ratio": maker_fill_ratio, "fallback_ratio": fallback_ratio, "fills": fills,
-                         "window_s": 3600.0, "avg_slippage_bps": 1.8, "maker_fills": 30, "fallback_fills": 2},
-    }
-    return validate_kpis_document(doc)
 
 
 # --- writers ---------------------------------------------------------------------
@@ -113,9 +40,9 @@ def publish(r: redis.Redis, nav: dict, kpis: dict | None = None, *, stream: bool
 
 
 def write_state_files(folder: Path, nav: dict, kpis: dict) -> None:
-    write_json_atomic(folder / "nav.json", nav)
-    write_json_atomic(folder / "kpis_v7.json", kpis)
-    write_json_atomic(folder / "positions.json", {"ts": nav["ts"], "positions": nav["positions"]})
+    write_json_atomic(folder / NAV_FILE, nav)
+    write_json_atomic(folder / KPIS_FILE, kpis)
+    write_json_atomic(folder / POSITIONS_FILE, {"ts": nav["ts"], "positions": nav["positions"]})
 
 
 def add_history(r: redis.Redis, now: float, points: int = 180) -> None:

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from shared.contracts.health import decode_heartbeat
-from tests.browser.dashboard_state import KEYS, holding, kpis_doc, nav_doc, publish, seed_all
+from tests.browser.dashboard_state import KEYS, publish, seed_all
+from tests.documents import holding, kpis_doc, nav_doc
 from tests.support import eventually, free_port
 
 pytestmark = pytest.mark.browser

@@ -19,7 +19,7 @@ from shared.contracts.nav import NavDocument, stable_aum
 from shared.keys import GROUP_PUBLISHER, Keys
 from shared.contracts.history import decode_history_point
 from tests.support import eventually, schema_validator
-from tests.unit.test_publisher_snapshot import T0, make_snapshot, nav_entry
+from tests.documents import T0, make_snapshot, nav_entry
 
 K = Keys()
 

@@ -22,7 +22,7 @@ from tests.integration.test_publisher import (
     wait_seq,
 )
 from tests.support import eventually
-from tests.unit.test_publisher_snapshot import make_snapshot, nav_entry
+from tests.documents import make_snapshot, nav_entry
 
 K = Keys()
 

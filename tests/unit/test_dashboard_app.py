@@ -19,7 +19,8 @@ from services.dashboard import data
 from services.dashboard.app import create_app, navbar
 from services.dashboard.live import LiveCache
 from shared.settings import Settings
-from tests.browser.dashboard_state import KEYS, add_history, holding, kpis_doc, nav_doc, publish, seed_all
+from tests.browser.dashboard_state import KEYS, add_history, publish, seed_all
+from tests.documents import holding, kpis_doc, nav_doc
 from tests.support import free_port
 
 

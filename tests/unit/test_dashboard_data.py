@@ -20,14 +20,12 @@ from tests.browser.dashboard_state import (
     add_fills,
     add_groups,
     add_history,
-    holding,
-    kpis_doc,
-    nav_doc,
     publish,
     set_heartbeats,
     set_prices,
     write_state_files,
 )
+from tests.documents import holding, kpis_doc, nav_doc
 from tests.support import free_port, schema_validator
 
 @pytest.fixture

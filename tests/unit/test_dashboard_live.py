@@ -12,7 +12,8 @@ from services.dashboard.live import LiveCache, LiveFeed
 from shared.contracts.health import decode_heartbeat
 from shared.heartbeat import Heartbeat
 from shared.redis_io import connect
-from tests.browser.dashboard_state import KEYS, nav_doc, publish
+from tests.browser.dashboard_state import KEYS, publish
+from tests.documents import nav_doc
 from tests.support import eventually
 
 

@@ -24,7 +24,7 @@ from services.dashboard.views import (
     num,
     position_rows,
 )
-from tests.browser.dashboard_state import holding, kpis_doc, nav_doc
+from tests.documents import holding, kpis_doc, nav_doc
 
 
 @pytest.mark.parametrize("value", [None, float("nan"), float("inf"), "12", True, [], {}])

@@ -17,7 +17,7 @@ from services.publisher.publication import KpiConfig, markets_needed, plan_publi
 from services.publisher.snapshot import accept_snapshot
 from services.publisher.state import KpiState
 from tests.support import schema_validator
-from tests.unit.test_publisher_snapshot import T0, make_snapshot, nav_entry
+from tests.documents import T0, make_snapshot, nav_entry
 
 CFG = KpiConfig()
 

@@ -1,6 +1,6 @@
 """Incoming snapshots: the aum guard, contract rejection, and the parts the KPIs read.
 
-`make_snapshot` / `nav_entry` are reused by the publisher's integration tests.
+The documents come from tests/documents.py.
 """
 
 from __future__ import annotations
@@ -20,42 +20,8 @@ from services.publisher.snapshot import (
     positions_document,
     read_snapshot,
 )
+from tests.documents import T0, make_snapshot, nav_entry
 from tests.support import schema_validator
-
-T0 = 1_763_726_400.0   # a minute boundary
-
-
-def make_snapshot(seq: int, *, ts: float | None = None, nav_total: float | None = 100_000.0,
-                  marks: dict[str, float] | None = None, with_aum: bool = True) -> dict:
-    """A nav.v7 document as the nav service writes it (positions of 0.5 BTC and 10 ETH long)."""
-    marks = {"BTCUSDT": 97_000.1, "ETHUSDT": 3_500.25} if marks is None else marks
-    qty = {"BTCUSDT": 0.5, "ETHUSDT": 10.0}
-    positions = [{"symbol": sym, "side": "LONG", "qty": qty.get(sym, 1.0), "entry_price": px * 0.98,
-                  "mark_price": px, "upnl": qty.get(sym, 1.0) * px * 0.02,
-                  "notional": qty.get(sym, 1.0) * px} for sym, px in marks.items()]
-    btc = {"qty": 0.035, "avg_cost": 61_000.0, "mark": 97_000.1, "usd_value": 3_395.0035,
-           "source": "mark", "price_age_s": 0.4}
-    usdc = {"qty": 2_098.96, "avg_cost": 1.0, "mark": 0.9998, "usd_value": 2_098.540208,
-            "source": "coingecko", "price_age_s": 12.5}
-    doc = {
-        "schema": "nav.v7", "seq": seq, "ts": T0 + seq if ts is None else ts,
-        "nav_total": nav_total, "nav_age_s": 0.8 if nav_total is not None else None,
-        "source": "live" if nav_total is not None else "startup",
-        "positions": positions,
-        "aum": {"futures": nav_total, "offexchange": {"BTC": btc, "USDC": usdc},
-                "total": None if nav_total is None else nav_total + 3_395.0035 + 2_098.540208},
-        "fx": {"USDZAR": 18.21},
-        "status": {"degraded": False, "reasons": []},
-    }
-    if not with_aum:
-        del doc["aum"]
-    return doc
-
-
-def nav_entry(doc: dict) -> dict:
-    """The hedge:nav stream fields of `doc` (encode_nav_entry tolerates a missing aum)."""
-    return encode_nav_entry(doc)
-
 
 def test_valid_snapshot_is_accepted_unchanged():
     doc = make_snapshot(7)

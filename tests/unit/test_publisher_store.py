@@ -11,7 +11,7 @@ from shared.keys import Keys
 from services.publisher.kpis.bars import Bar, encode_bar
 from services.publisher.kpis.window import FillTotals
 from services.publisher.store import FillWindow, load_batch_inputs, load_published_snapshot
-from tests.unit.test_publisher_snapshot import make_snapshot
+from tests.documents import make_snapshot
 
 K = Keys()
 
