@@ -21,6 +21,7 @@ from pathlib import Path
 
 from services.harness import free_port, redis_server_binary
 from shared.backoff import Backoff
+from shared.contracts.vocabulary import STATE_FILES
 from shared.logs import RedactingFilter
 from shared.settings import Mode, Settings
 
@@ -167,7 +168,7 @@ class Supervisor:
         port = self.settings.dash_port
         cli = _redis_cli_args(redis_url)
         self.say("up", f"dashboard: http://{host}:{port}/")
-        self.say("up", f"state files: {self.settings.state_dir}/nav.json, kpis_v7.json, positions.json")
+        self.say("up", f"state files: {self.settings.state_dir}/{', '.join(STATE_FILES)}")
         self.say("up", f"watch snapshots: redis-cli {cli} XREAD COUNT 1 STREAMS "
                        f"{self.settings.keys.nav} 0   (live: XREAD BLOCK 0 STREAMS {self.settings.keys.nav} '$')")
         self.say("up", "health: navstream status    stop: Ctrl-C")

@@ -15,6 +15,7 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contracts.vocabulary import DEFAULT_STABLECOINS
 from shared.errors import ConfigError
 from shared.keys import Keys
 
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
     coingecko_ttl_s: float = Field(30.0, gt=0)
     divergence_threshold: float = Field(0.02, gt=0)
     depeg_threshold: float = Field(0.005, gt=0)
-    stablecoins: frozenset[str] = frozenset({"USDC", "USDT", "DAI", "FDUSD", "TUSD", "USDP", "PYUSD", "BUSD", "USDE"})
+    stablecoins: frozenset[str] = DEFAULT_STABLECOINS
     coingecko_update_lag_s: float = Field(120.0, ge=0)   # CoinGecko refreshes slowly: accept this much beyond its TTL
     fx_fallback_rates: dict[str, float] = {"ZAR": 18.0}
     manual_nav: float | None = None

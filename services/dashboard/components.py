@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 import plotly.io as pio
 from dash import dcc, html
 
+from shared.contracts.vocabulary import NO_PRICE, TIERS
 from services.dashboard.views import (
     DASH,
     NO_DATA,
@@ -62,8 +63,8 @@ def source_badge(source: Any, id: str | None = None) -> dbc.Badge:
 
 def tier_badge(tier: Any) -> dbc.Badge:
     """A holding's pricing tier; anything but the futures mark is a visible fallback."""
-    t = tier if isinstance(tier, str) else "none"
-    color = "success" if t == "mark" else ("danger" if t == "none" else "warning")
+    t = tier if isinstance(tier, str) else NO_PRICE
+    color = "success" if t == TIERS[0] else ("danger" if t == NO_PRICE else "warning")
     return badge(t, color, title=TIER_NOTES.get(t, t))
 
 

@@ -28,6 +28,7 @@ from shared.contracts.fills import Fill, decode_fill
 from shared.contracts.health import decode_heartbeat
 from shared.contracts.history import HISTORY_VALUES
 from shared.contracts.prices import decode_latest
+from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
 from shared.errors import ContractError
 from shared.keys import SERVICES
 from shared.redis_io import RedisUnavailable, entry_pos
@@ -38,7 +39,6 @@ T = TypeVar("T")
 
 READ_TIMEOUT_S = 0.5       # one dashboard read never waits longer than this
 UNREACHABLE_HOLD_S = 2.0   # after a failed read, go straight to the files for this long
-NAV_FILE, KPIS_FILE, POSITIONS_FILE = "nav.json", "kpis_v7.json", "positions.json"
 HISTORY_POINTS = 1440      # one day of one-minute points
 MAX_EPOCH_S = 32503680000.0  # year 3000: a history "ts" beyond it is junk, not a time
 

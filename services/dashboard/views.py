@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from shared.contracts.vocabulary import NO_PRICE, TIER_LABELS, TIERS, SnapshotSource, fx_pair
+
 DASH = "–"
 NO_DATA = "no data yet"
 
@@ -24,19 +26,19 @@ KPIS_STALE_S = 30.0        # now - kpis ts
 PRICE_AGE_STALE_S = 120.0  # a holding's price_age_s
 HEARTBEAT_LATE_S = 10.0    # now - heartbeat ts
 
-SOURCE_NOTES = {
+SOURCE_NOTES: dict[SnapshotSource, str] = {
     "live": "live account data",
     "cache": "cache: exchange unreachable, last good account data",
     "manual": "manual: operator-set NAV",
     "startup": "startup: no account data yet",
+    "partial": "partial: an account could not be read",
 }
-SOURCE_COLORS = {"live": "success", "cache": "warning", "manual": "info", "startup": "secondary"}
-TIER_NOTES = {
-    "mark": "futures mark",
-    "spot_cache": "fallback: cached spot",
-    "coingecko": "fallback: CoinGecko",
-    "avg_cost": "fallback: avg cost",
-    "none": "no price",
+SOURCE_COLORS: dict[SnapshotSource, str] = {
+    "live": "success", "cache": "warning", "manual": "info", "startup": "secondary", "partial": "warning"}
+# The best tier is the norm; every other one is a visible fallback.
+TIER_NOTES: dict[str, str] = {
+    **{t: TIER_LABELS[t] if t == TIERS[0] else f"fallback: {TIER_LABELS[t]}" for t in TIERS},
+    NO_PRICE: "no price",
 }
 
 
@@ -160,7 +162,7 @@ def fx_rate(nav: Mapping[str, Any], ccy: str) -> float | None:
     """The snapshot's USD->`ccy` rate, or None (never invented; USD itself is 1)."""
     if ccy == "USD":
         return 1.0
-    rate = num(sub(nav, "fx", f"USD{ccy}"))
+    rate = num(sub(nav, "fx", fx_pair(ccy)))
     return rate if rate is not None and rate > 0 else None
 
 

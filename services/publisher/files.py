@@ -15,10 +15,6 @@ from typing import Any
 
 from shared.atomic import json_bytes, replace_bytes, sync_folder
 
-NAV_FILE = "nav.json"
-POSITIONS_FILE = "positions.json"
-KPIS_FILE = "kpis_v7.json"
-
 
 def state_dirs(*dirs: Path) -> list[Path]:
     """The folders to write, once each even when two settings name the same folder."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from shared.backoff import Episode
 from shared.contracts.kpis import validate_kpis_document
+from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
 from shared.errors import ContractError
 from shared.keys import GROUP_PUBLISHER
 from shared.metrics import ERRORS, STATE_WRITES
@@ -21,7 +22,7 @@ from shared.redis_io import Entry, GroupReader
 from shared.service import ServiceContext
 
 from services.publisher.config import PublisherSettings
-from services.publisher.files import KPIS_FILE, NAV_FILE, POSITIONS_FILE, StateFileBatch, state_dirs
+from services.publisher.files import StateFileBatch, state_dirs
 from services.publisher.publication import Publication, markets_needed, plan_publication
 from services.publisher.snapshot import AcceptedSnapshot, accept_snapshot, entry_seq, read_snapshot
 from services.publisher.store import (

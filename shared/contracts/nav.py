@@ -17,8 +17,6 @@ from shared.contracts._fields import flat, json_object, text
 from shared.errors import ContractError
 
 NAV_SCHEMA = "nav.v7"
-NAV_SOURCES = ("live", "cache", "manual", "startup")
-HOLDING_SOURCES = ("mark", "spot_cache", "coingecko", "avg_cost", "none")
 
 
 class _Strict(BaseModel):

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 
 from shared.contracts._fields import finite, flat, json_object, text, to_finite
+from shared.contracts.vocabulary import PRICE_SOURCES
 from shared.errors import ContractError
 
-SOURCES = ("mark", "spot_cache", "coingecko", "avg_cost", "config")
 _CONTRACT = "price observation"
 
 
@@ -31,8 +31,8 @@ class PriceObservation:
 def _check(sym: str, src: str) -> None:
     if not sym:
         raise ContractError(f"{_CONTRACT}: field 'sym' is empty")
-    if src not in SOURCES:
-        raise ContractError(f"{_CONTRACT} {sym}: field 'src' is {src!r}, not one of {SOURCES}")
+    if src not in PRICE_SOURCES:
+        raise ContractError(f"{_CONTRACT} {sym}: field 'src' is {src!r}, not one of {PRICE_SOURCES}")
 
 
 def encode_price(obs: PriceObservation) -> dict[str, str]:

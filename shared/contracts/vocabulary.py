@@ -8,6 +8,9 @@ plus the tier's own source module.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final, Literal, get_args
 
 # --- prices ----------------------------------------------------------------------------
@@ -15,6 +18,13 @@ from typing import Final, Literal, get_args
 Tier = Literal["mark", "spot_cache", "coingecko", "avg_cost"]
 TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
 """The fallback chain for an off-exchange asset's USD price, best first (docs/architecture.md)."""
+
+MARK: Final[Tier] = "mark"
+"""The tier of a futures mark price: the best, and the `src` of every mark the pricer publishes."""
+
+TIER_LABELS: Final[Mapping[Tier, str]] = MappingProxyType({
+    "mark": "futures mark", "spot_cache": "cached spot", "coingecko": "CoinGecko", "avg_cost": "avg cost"})
+"""How a person reads each tier (dashboard badges, Intel columns)."""
 
 OPERATOR_TIERS: Final[frozenset[str]] = frozenset({"avg_cost"})
 """Tiers that are the operator's own number rather than an observation of a market."""
@@ -62,9 +72,17 @@ DEFAULT_STABLECOINS: Final[frozenset[str]] = frozenset(
 """Assets expected to trade at 1 USD (the default of STABLECOINS)."""
 
 
+_FX_PAIR = re.compile(r"USD[A-Z]{3}")
+
+
 def fx_pair(currency: str) -> str:
     """The FX symbol of USD against `currency`: `fx_pair("zar") == "USDZAR"`."""
     return f"USD{currency.upper()}"
+
+
+def is_fx_pair(sym: str) -> bool:
+    """Whether `sym` names an FX rate (`USDZAR`) rather than an asset or a market."""
+    return _FX_PAIR.fullmatch(sym) is not None
 
 
 # --- state files (STATE_DIR) ---------------------------------------------------------------
@@ -75,3 +93,6 @@ POSITIONS_FILE: Final = "positions.json"
 PERFORMANCE_FILE: Final = "performance.json"
 STATE_FILES: Final[tuple[str, ...]] = (NAV_FILE, KPIS_FILE, POSITIONS_FILE)
 """The files the publisher writes and mirrors, in write order."""
+
+if set(TIER_LABELS) != set(TIERS):  # a new tier needs its label here, or nothing imports
+    raise RuntimeError(f"vocabulary: TIER_LABELS {sorted(TIER_LABELS)} do not match TIERS {sorted(TIERS)}")

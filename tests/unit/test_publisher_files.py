@@ -6,7 +6,8 @@ import errno
 import json
 import os
 
-from services.publisher.files import KPIS_FILE, NAV_FILE, POSITIONS_FILE, StateFileBatch, state_dirs, write_state_files
+from services.publisher.files import StateFileBatch, state_dirs, write_state_files
+from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
 
 
 def test_documents_go_to_every_folder(tmp_path):

@@ -10,7 +10,7 @@ import copy
 import orjson
 import pytest
 
-from shared.contracts.nav import encode_nav_entry, validate_nav_document
+from shared.contracts.nav import validate_nav_document
 from shared.errors import ContractError
 from services.publisher.snapshot import (
     accept_snapshot,

@@ -7,7 +7,6 @@ document (atr.by_symbol) and the snapshot's holdings (when the pricer has not sa
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +16,7 @@ from dash import Input, Output, callback, dcc, html
 
 from services.dashboard import components as c
 from services.dashboard import data
+from shared.contracts.vocabulary import MARK, NO_PRICE, TIER_LABELS, TIERS, is_fx_pair
 from services.dashboard.views import (
     DASH,
     PRICE_AGE_STALE_S,
@@ -32,8 +32,6 @@ from services.dashboard.views import (
 dash.register_page(__name__, path="/intel", name="Intel", title="navstream · Intel", order=3)
 
 POLL_MS = 2000
-TIERS = ("mark", "spot_cache", "coingecko", "avg_cost")
-_FX = re.compile(r"USD[A-Z]{3}")
 
 
 def _age(now: float, ts: Any) -> float | None:
@@ -80,7 +78,7 @@ def asset_rows(sources: dict[str, dict], latest: dict[str, dict], nav: Mapping[s
         if chosen is not None:
             px, tier, age = num(chosen.get("px")), chosen.get("src"), _age(now, chosen.get("ts"))
         else:  # only the snapshot knows: its holding's price, tier and age
-            px, tier, age = num(held.get("mark")), held.get("source") or "none", num(held.get("price_age_s"))
+            px, tier, age = num(held.get("mark")), held.get("source") or NO_PRICE, num(held.get("price_age_s"))
         obs = doc.get("sources") if isinstance(doc.get("sources"), Mapping) else {}
         errors = doc.get("errors") if isinstance(doc.get("errors"), Mapping) else {}
         spread = num(doc.get("spread_pct"))
@@ -104,7 +102,7 @@ def market_rows(latest: dict[str, dict], by_symbol: Mapping[str, Any], sources: 
                                 if isinstance(d.get("market"), str) and d["market"] in latest}
     positions = nav.get("positions") if isinstance(nav.get("positions"), list) else []
     markets |= {p.get("symbol") for p in positions if isinstance(p, Mapping) and isinstance(p.get("symbol"), str)}
-    markets |= {s for s, obs in latest.items() if obs["src"] == "mark" and s not in sources and len(s) > 5}
+    markets |= {s for s, obs in latest.items() if obs["src"] == MARK and s not in sources and len(s) > 5}
     rows = []
     for market in sorted(m for m in markets if m):
         mark = latest.get(market)
@@ -124,7 +122,7 @@ def market_rows(latest: dict[str, dict], by_symbol: Mapping[str, Any], sources: 
 def fx_rows(latest: dict[str, dict], sources: dict[str, dict], now: float) -> list[dict[str, Any]]:
     return [{"pair": html.Strong(sym), "rate": fmt_num(obs["px"], 4), "source": c.badge(obs["src"], "info"),
              "age": _age_cell(_age(now, obs["ts"]))}
-            for sym, obs in sorted(latest.items()) if _FX.fullmatch(sym) and sym not in sources]
+            for sym, obs in sorted(latest.items()) if is_fx_pair(sym) and sym not in sources]
 
 
 def content(now: float) -> list:
@@ -142,8 +140,7 @@ def content(now: float) -> list:
     out += [
         c.card("intel-assets", "Off-exchange assets: price, tier, sources", c.table(
             [("asset", "asset"), ("market", "market"), ("price", "price USD"), ("tier", "priced by"),
-             ("age", "age"), ("mark", "mark"), ("spot_cache", "spot cache"), ("coingecko", "CoinGecko"),
-             ("avg_cost", "avg cost"), ("spread", "spread"), ("diverged", "divergence"), ("depeg", "depeg")],
+             ("age", "age"), *((t, TIER_LABELS[t]) for t in TIERS), ("spread", "spread"), ("diverged", "divergence"), ("depeg", "depeg")],
             asset_rows(sources, latest, nav, now), "intel-assets-table")),
         c.card("intel-markets", "Futures markets: mark and ATR regime", c.table(
             [("market", "market"), ("mark", "mark"), ("age", "mark age"), ("atr", "ATR"), ("atr_pct", "ATR %"),
