@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
+from shared.contracts.stream_ids import EntryPos, entry_pos  # noqa: F401 - re-exported: services read entry IDs here too
+
 log = logging.getLogger(__name__)
 
 # Blocking reads never wait longer than this, so loops notice a stop request and
@@ -23,17 +25,6 @@ RedisUnavailable = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoading
 """The redis-py errors that mean "Redis is not there right now": back off and retry."""
 
 Entry = tuple[bytes, dict[bytes, bytes]]
-EntryPos = tuple[int, int]
-
-
-def entry_pos(entry_id: bytes | str) -> EntryPos:
-    """A stream entry ID as a comparable (ms, seq) pair: `1763726400125-3` -> (1763726400125, 3).
-
-    The ms part is the time Redis stamped the entry (monotonic per stream, even when
-    wall clocks jump). Junk raises ValueError. Cheap: no decode, on the nav's hot path.
-    """
-    ms, _, n = entry_id.partition(b"-" if isinstance(entry_id, bytes) else "-")
-    return int(ms), int(n or 0)
 
 
 def connect(url: str, *, name: str) -> redis.Redis:

@@ -28,10 +28,12 @@ from shared.contracts.fills import Fill, decode_fill
 from shared.contracts.health import decode_heartbeat
 from shared.contracts.history import HISTORY_VALUES
 from shared.contracts.prices import decode_latest
+from shared.contracts.provenance import decode_provenance
 from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
 from shared.errors import ContractError
 from shared.keys import SERVICES
-from shared.redis_io import RedisUnavailable, entry_pos
+from shared.contracts.stream_ids import entry_pos
+from shared.redis_io import RedisUnavailable
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("dashboard.data")
@@ -446,9 +448,13 @@ def load_price_sources(source: StateSource | None = None) -> dict[str, dict]:
         return {}
     out = {}
     for asset, value in raw.items():
-        doc = parse_document(value, f"{src.keys.prices_sources} {_s(asset)}")
-        if doc is not None:
-            out[_s(asset)] = doc
+        where = f"{src.keys.prices_sources} {_s(asset)}"
+        try:
+            out[_s(asset)] = dict(decode_provenance(value, where))
+        except ContractError as exc:
+            _warn_once(where, f"{exc}; ignoring it")
+            continue
+        _warned.pop(where, None)
     return dict(sorted(out.items()))
 
 

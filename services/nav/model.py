@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from shared.contracts.manual_nav import ManualNav  # noqa: F401 - re-exported: the nav's domain value
+
 
 @dataclass(frozen=True, slots=True)
 class AccountPosition:
@@ -52,16 +54,6 @@ class AccountState:
     last_good: AccountSnapshot | None = None
     error: str | None = None
     polls: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ManualNav:
-    """An operator-set NAV: from `hedge:nav:manual` (origin "redis") or MANUAL_NAV ("setting")."""
-
-    nav_total: float
-    ts: float
-    note: str = ""
-    origin: str = "redis"
 
 
 def _frozen(mapping: Mapping[str, float | None]) -> Mapping[str, float | None]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
 import redis
 
 from shared.contracts.prices import encode_latest, encode_price
+from shared.contracts.provenance import encode_provenance
 from shared.heartbeat import Heartbeat
 from shared.keys import Keys
 
@@ -78,7 +78,7 @@ def publish_round(r: redis.Redis, keys: Keys, result: RoundResult, previous: Red
         pipe.hdel(keys.prices_sources, *gone_assets)
     if result.assets:
         pipe.hset(keys.prices_sources,
-                  mapping={a: orjson.dumps(o.report()) for a, o in result.assets.items()})
+                  mapping={a: encode_provenance(o.report()) for a, o in result.assets.items()})
     heartbeat.beat(force=True, pipe=pipe)
     _reads(pipe, keys)
     return _view(pipe.execute())

@@ -12,7 +12,9 @@ from typing import Any
 
 from shared.contracts.history import history_point
 from services.publisher.kpis.atr import AtrThresholds, market_atr, portfolio_regime
-from services.publisher.kpis.bars import Bar, fold_marks, minute_of
+from shared.contracts.bars import Bar
+from shared.contracts.kpi_state import KpiState
+from services.publisher.kpis.bars import fold_marks, minute_of
 from services.publisher.kpis.document import build_kpis_document
 from services.publisher.kpis.drawdown import DrawdownThresholds, compute_drawdown
 from services.publisher.kpis.fee_pnl import fee_pnl_of
@@ -24,7 +26,6 @@ from services.publisher.snapshot import (
     position_weights,
     positions_document,
 )
-from services.publisher.state import KpiState
 
 
 @dataclass(frozen=True, slots=True)

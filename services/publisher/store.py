@@ -10,16 +10,16 @@ from dataclasses import dataclass
 import orjson
 import redis
 
+from shared.contracts.bars import Bar, decode_bar, encode_bar
 from shared.contracts.fills import Fill, decode_fill
+from shared.contracts.kpi_state import KpiState, decode_kpi_state, encode_kpi_state
 from shared.contracts.nav import validate_nav_document
 from shared.errors import ContractError
 from shared.keys import Keys
 from shared.redis_io import GroupReader
 
-from services.publisher.kpis.bars import Bar, decode_bar, encode_bar
 from services.publisher.kpis.window import FillTotals, TimedFill, entry_ms, window_start_ms
 from services.publisher.publication import Publication
-from services.publisher.state import KpiState, decode_kpi_state, encode_kpi_state
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,8 @@ from hypothesis import strategies as st
 
 from shared.errors import ContractError
 from services.publisher.kpis.atr import AtrThresholds, atr_regime, market_atr, portfolio_regime, true_ranges
-from services.publisher.kpis.bars import (
-    Bar,
-    bar_from_json,
-    bar_to_json,
-    decode_bar,
-    encode_bar,
-    fold_marks,
-    minute_of,
-)
+from services.publisher.kpis.bars import fold_marks, minute_of
+from shared.contracts.bars import Bar, bar_from_json, bar_to_json, decode_bar, encode_bar
 
 T = AtrThresholds(normal=0.0005, high=0.0015, extreme=0.004)
 M = 1_763_726_400  # a minute boundary

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.publisher.kpis.drawdown import DrawdownThresholds, compute_drawdown, drawdown_state
-from services.publisher.state import KpiState, decode_kpi_state, encode_kpi_state
+from shared.contracts.kpi_state import KpiState, decode_kpi_state, encode_kpi_state
 
 T = DrawdownThresholds(warning=0.05, critical=0.10)
 

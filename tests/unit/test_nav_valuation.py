@@ -13,7 +13,8 @@ from services.nav.model import AccountPosition, AccountSnapshot, AccountState, L
 from services.nav.valuation import (aum_log_line, build_nav_snapshot, finite_or_none, offexchange_total_usd,
                                     value_holding, value_offexchange)
 from shared.contracts.nav import validate_nav_document
-from shared.contracts.prices import SOURCES, PriceObservation
+from shared.contracts.prices import PriceObservation
+from shared.contracts.vocabulary import PRICE_SOURCES as SOURCES
 from shared.holdings import Holding
 from tests.support import schema_validator
 

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from shared.contracts.fills import Fill
 from shared.contracts.kpis import KpisDocument, validate_kpis_document
 from shared.contracts.history import decode_history_point
-from services.publisher.kpis.bars import Bar
+from shared.contracts.bars import Bar
+from shared.contracts.kpi_state import KpiState
 from services.publisher.kpis.window import FillTotals
 from services.publisher.publication import KpiConfig, markets_needed, plan_publication
 from services.publisher.snapshot import accept_snapshot
-from services.publisher.state import KpiState
 from tests.support import schema_validator
 from tests.documents import T0, make_snapshot, nav_entry
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.publisher.kpis.bars import Bar
-from services.publisher.state import KpiState, decode_kpi_state, encode_kpi_state
+from shared.contracts.kpi_state import KpiState, decode_kpi_state, encode_kpi_state
 
 
 def as_redis(mapping: dict) -> dict:

@@ -8,7 +8,7 @@ import orjson
 
 from shared.contracts.fills import Fill, encode_fill
 from shared.keys import Keys
-from services.publisher.kpis.bars import Bar, encode_bar
+from shared.contracts.bars import Bar, encode_bar
 from services.publisher.kpis.window import FillTotals
 from services.publisher.store import FillWindow, load_batch_inputs, load_published_snapshot
 from tests.documents import make_snapshot

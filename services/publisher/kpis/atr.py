@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from services.publisher.kpis.bars import Bar
+from shared.contracts.bars import Bar
 
 LOW, NORMAL, HIGH, EXTREME = "low", "normal", "high", "extreme"
 

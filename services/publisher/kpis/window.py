@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from shared.contracts.fills import Fill
 from shared.errors import ContractError
-from shared.redis_io import entry_pos
+from shared.contracts.stream_ids import entry_pos
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The publisher's KPI state in the Redis hash `hedge:kpi:state`, so a restart resumes it.
+"""Wire contract of the publisher's KPI state: the Redis hash `hedge:kpi:state`, so a restart resumes it.
 
 Fields: `peak_nav`, `peak_ts` (snapshot time the peak was set), `history_minute` (the
 last minute with a point in `hedge:nav:1m`), `bar:<market>` (JSON of the forming
@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.contracts.bars import Bar, bar_from_json, bar_to_json
 from shared.errors import ContractError
-
-from services.publisher.kpis.bars import Bar, bar_from_json, bar_to_json
 
 _BAR = "bar:"
 
