@@ -17,7 +17,8 @@ import redis
 from shared.contracts.health import decode_heartbeat
 from shared.errors import ContractError
 from shared.keys import Keys
-from shared.redis_io import RedisUnavailable, entry_pos
+from shared.redis_io import RedisUnavailable
+from shared.stream_stats import StreamInfo, read_stream
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_NO_REDIS = 0, 1, 2
 
@@ -34,14 +35,6 @@ class ServiceHealth:
         return self.status == "ok" or (not strict and self.status == "degraded")
 
 
-@dataclass(frozen=True)
-class StreamInfo:
-    stream: str
-    length: int
-    newest_age_s: float | None
-    groups: list[dict]
-
-
 def read_health(r: redis.Redis, keys: Keys, service: str, now: float) -> ServiceHealth:
     raw = r.get(keys.health(service))
     if raw is None:
@@ -53,27 +46,6 @@ def read_health(r: redis.Redis, keys: Keys, service: str, now: float) -> Service
     age = max(0.0, now - doc.ts)
     status = doc.status if age <= 15 else f"stale ({age:.0f} s)"
     return ServiceHealth(service, age, status, doc.last_error, doc.pid)
-
-
-def read_stream(r: redis.Redis, stream: str, now: float) -> StreamInfo:
-    length = r.xlen(stream)
-    newest = r.xrevrange(stream, count=1)
-    newest_age = None
-    if newest:
-        newest_age = max(0.0, now - entry_pos(newest[0][0])[0] / 1000)
-    groups = []
-    if length or newest:
-        try:
-            for g in r.xinfo_groups(stream):
-                groups.append({"name": _s(g["name"]), "pending": g["pending"], "lag": g.get("lag"),
-                               "consumers": g["consumers"]})
-        except redis.ResponseError:
-            pass  # stream does not exist yet: no groups to show
-    return StreamInfo(stream, length, newest_age, groups)
-
-
-def _s(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def collect(r: redis.Redis, keys: Keys, services: list[str]) -> tuple[list[ServiceHealth], list[StreamInfo]]:

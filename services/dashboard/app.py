@@ -23,7 +23,8 @@ from werkzeug.serving import make_server
 
 from services.dashboard import components as c
 from services.dashboard import data
-from services.dashboard.live import CACHE, LiveFeed
+from services.dashboard.context import DashboardContext, current, install
+from services.dashboard.live import LiveFeed
 from services.dashboard.views import SNAPSHOT_STALE_S, fmt_age, freshness
 from shared.heartbeat import Heartbeat
 from shared.logs import setup_logging
@@ -57,7 +58,7 @@ def navbar() -> dbc.Navbar:
 
 def feed_status() -> dbc.Badge:
     """The live feed in one badge: live with the last seq, waiting, or Redis unreachable."""
-    st = CACHE.get()
+    st = current().live.get()
     problem = data.redis_status()
     if not st.connected or problem:
         return c.badge("Redis unreachable: last data / state files", "danger", "app-feed-badge",
@@ -87,8 +88,12 @@ def graph_preloads(prefix: str) -> list[dict[str, str]]:
 
 
 def create_app(settings: Settings) -> dash.Dash:
-    """The Dash app reading through `settings` (Redis URL, state dir, display currency)."""
-    data.configure(settings)
+    """The Dash app reading through `settings` (Redis URL, state dir, display currency).
+
+    Makes the process's one DashboardContext (read source, live cache, page memos) and
+    installs it for the pages; `app.server.extensions["navstream"]` holds it too.
+    """
+    ctx = install(DashboardContext.from_settings(settings))
     app = dash.Dash(
         "services.dashboard", use_pages=True, pages_folder=str(HERE / "pages"),
         assets_folder=str(HERE / "assets"), title="navstream", update_title=None,
@@ -96,6 +101,7 @@ def create_app(settings: Settings) -> dash.Dash:
     )
     app.config.external_stylesheets.extend(graph_preloads(app.config.requests_pathname_prefix))
     app.layout = build_layout
+    app.server.extensions["navstream"] = ctx
     app.server.add_url_rule(BOOTSTRAP_ROUTE, "navstream_bootstrap_css", lambda: flask.send_file(
         BOOTSTRAP_CSS, mimetype="text/css", max_age=86400))
 
@@ -143,7 +149,7 @@ def main() -> int:
     live_r = connect(settings.effective_redis_url, name="navstream-dashboard-live")
     heartbeat = Heartbeat(live_r, settings.keys, "dashboard", interval_s=1.0)
     heartbeat.gauges["url"] = f"http://{settings.dash_host}:{settings.dash_port}"
-    feed = LiveFeed(live_r, settings.keys, CACHE, heartbeat)
+    feed = LiveFeed(live_r, settings.keys, current().live, heartbeat)
     # The app, its pages and the clients live as long as the process: out of the collector's
     # reach, a full collection takes ~0 ms instead of 20-30 ms in the middle of a page callback.
     gc.freeze()

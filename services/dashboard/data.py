@@ -1,29 +1,26 @@
 """Every read the dashboard makes, in one place: Redis first, the mirrored state files second.
 
 The dashboard never computes NAV or AUM: these functions return what the nav service
-and the publisher published, `{}` / `[]` when there is nothing usable. Reads fail
-fast (short socket timeouts, no retries) and, once Redis has been found unreachable,
-skip it for a moment, so a dead or frozen Redis never makes a page wait.
+and the publisher published, `{}` / `[]` when there is nothing usable. Reads go through
+the app's `StateSource` (source.py: fails fast, skips a Redis found unreachable a moment
+ago), so a dead or frozen Redis never makes a page wait. Shaping for display is views.py's.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from services.dashboard.live import CACHE, LiveState
-from services.dashboard.views import DASH, num, text_or_none
-from shared.backoff import Episode
+from services.dashboard import context
+from services.dashboard.live import LiveState
+from services.dashboard.source import RedisDown, StateSource
+from services.dashboard.views import num
 from shared.contracts.fills import Fill, decode_fill
 from shared.contracts.health import decode_heartbeat
 from shared.contracts.history import HISTORY_VALUES
@@ -32,92 +29,21 @@ from shared.contracts.provenance import decode_provenance
 from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
 from shared.errors import ContractError
 from shared.keys import SERVICES
-from shared.contracts.stream_ids import entry_pos
-from shared.redis_io import RedisUnavailable
-from shared.settings import Settings, load_settings
+from shared.settings import Settings
+from shared.stream_stats import StreamInfo, read_stream
 
-log = logging.getLogger("dashboard.data")
-T = TypeVar("T")
-
-READ_TIMEOUT_S = 0.5       # one dashboard read never waits longer than this
-UNREACHABLE_HOLD_S = 2.0   # after a failed read, go straight to the files for this long
 HISTORY_POINTS = 1440      # one day of one-minute points
 MAX_EPOCH_S = 32503680000.0  # year 3000: a history "ts" beyond it is junk, not a time
 
 
-class RedisDown(Exception):
-    """Redis did not answer (or was found unreachable a moment ago); read the files instead."""
-
-
-def fast_client(url: str, *, name: str = "navstream-dashboard") -> redis.Redis:
-    """A client for page reads: short timeouts and no retries.
-
-    shared.redis_io.connect fixes 5 s socket timeouts and keeps redis-py's default
-    retries; a page read against a frozen Redis would then hang for many seconds.
-    """
-    return redis.Redis.from_url(url, socket_timeout=READ_TIMEOUT_S, socket_connect_timeout=READ_TIMEOUT_S,
-                                retry=Retry(NoBackoff(), 0), health_check_interval=0,
-                                client_name=name, decode_responses=False)
-
-
-class StateSource:
-    """The dashboard's Redis client and state folder, failing fast and remembering an outage briefly."""
-
-    def __init__(self, settings: Settings, r: redis.Redis | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.settings = settings
-        self.keys = settings.keys
-        self.state_dir = Path(settings.dashboard_state_dir)
-        self.r = r if r is not None else fast_client(settings.effective_redis_url)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._down_until = 0.0
-        self.last_error: str | None = None
-        self._outage = Episode(log, f"dashboard reads: Redis {settings.redacted_redis_url()} unreachable")
-
-    @property
-    def reachable(self) -> bool:
-        """False while the last read failed (within the hold time)."""
-        return self.last_error is None
-
-    def call(self, fn: Callable[[redis.Redis], T]) -> T:
-        """`fn(client)`, or RedisDown at once if Redis failed a moment ago or fails now."""
-        with self._lock:
-            if self._clock() < self._down_until:
-                raise RedisDown(self.last_error)
-        try:
-            result = fn(self.r)
-        except RedisUnavailable as exc:
-            with self._lock:
-                self._down_until = self._clock() + UNREACHABLE_HOLD_S
-                self.last_error = f"Redis unreachable: {exc}"
-                self._outage.failed(exc, "pages show the last snapshot and the state files")
-            raise RedisDown(self.last_error) from None
-        with self._lock:
-            if self.last_error is not None:
-                self.last_error = None
-                self._outage.recovered()
-        return result
-
-
-_default: StateSource | None = None
-_default_lock = threading.Lock()
-
-
 def configure(settings: Settings, r: redis.Redis | None = None) -> StateSource:
-    """Set the source the loaders use when none is passed (the app calls this once at start)."""
-    global _default
-    with _default_lock:
-        _default = StateSource(settings, r)
-        return _default
+    """A fresh app context reading through `settings` (create_app and tests call this)."""
+    return context.install(context.DashboardContext.from_settings(settings, r)).source
 
 
 def default_source() -> StateSource:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = StateSource(load_settings())
-        return _default
+    """The app's read source."""
+    return context.current().source
 
 
 # --- state documents (nav.json, kpis_v7.json, positions.json) ---------------------
@@ -132,29 +58,19 @@ class Loaded:
     note: str | None = None   # why Redis was not used, when it was not
 
 
-_warned: dict[str, str] = {}
-
-
-def _warn_once(where: str, message: str) -> None:
-    """Log a bad document once per distinct problem, not on every page poll."""
-    if _warned.get(where) != message:
-        _warned[where] = message
-        log.warning("%s", message)
-
-
-def parse_document(raw: bytes | str | None, where: str) -> dict | None:
+def parse_document(raw: bytes | str | None, where: str, src: StateSource) -> dict | None:
     """A JSON object, or None (and one warning) when `raw` is not one."""
     if raw is None:
         return None
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        _warn_once(where, f"{where}: not valid JSON ({exc}); ignoring it")
+        src.warn_once(where, f"{where}: not valid JSON ({exc}); ignoring it")
         return None
     if not isinstance(doc, dict):
-        _warn_once(where, f"{where}: a JSON {type(doc).__name__}, not an object; ignoring it")
+        src.warn_once(where, f"{where}: a JSON {type(doc).__name__}, not an object; ignoring it")
         return None
-    _warned.pop(where, None)
+    src.read_ok(where)
     return doc
 
 
@@ -169,7 +85,7 @@ def read_state(key: str, filename: str, state_dir: str | Path | None = None,
         raw, note = None, str(exc)
     else:
         note = None if raw is not None else f"{key} not set"
-    doc = parse_document(raw, key)
+    doc = parse_document(raw, key, src)
     if doc is not None:
         return Loaded(doc, "redis", key)
     if raw is not None:
@@ -181,9 +97,9 @@ def read_state(key: str, filename: str, state_dir: str | Path | None = None,
     except FileNotFoundError:
         return Loaded({}, "none", str(path), note)
     except OSError as exc:
-        _warn_once(str(path), f"state file {path}: cannot read it ({exc}); showing no data from it")
+        src.warn_once(str(path), f"state file {path}: cannot read it ({exc}); showing no data from it")
         return Loaded({}, "none", str(path), note)
-    doc = parse_document(file_raw, f"state file {path}")
+    doc = parse_document(file_raw, f"state file {path}", src)
     if doc is None:
         return Loaded({}, "none", str(path), note)
     return Loaded(doc, "file", str(path), note)
@@ -224,7 +140,7 @@ def current_nav(source: StateSource | None = None, live: LiveState | None = None
     start, a feed that lost Redis, and a snapshot published without a stream entry.
     """
     state = read_nav(source=source)
-    live = live if live is not None else CACHE.get()
+    live = live if live is not None else context.current().live.get()
     if live.snapshot is None:
         return state
     streamed = Loaded(live.snapshot, "stream", (source or default_source()).keys.nav, state.note)
@@ -232,52 +148,6 @@ def current_nav(source: StateSource | None = None, live: LiveState | None = None
     if state_ts is not None and (live_ts is None or state_ts > live_ts):
         return state
     return streamed
-
-
-def fingerprint(doc: Mapping[str, Any]) -> list:
-    """What identifies a snapshot for "has it changed?" checks: [seq, ts]."""
-    return [doc.get("seq"), doc.get("ts")]
-
-
-# --- AUM donut ----------------------------------------------------------------------
-
-def build_aum_slices(nav: Mapping[str, Any]) -> list[dict]:
-    """Donut slices from nav["aum"]: "Futures" first, then one per off-exchange asset, in file order.
-
-    Each slice: {label, value, qty, usd_value, source, mark, price_age_s, kind, note}.
-    `value` (what the donut draws) is always a finite number >= 0; a negative or
-    missing value is drawn as 0 and its label says so ("BTC (no price)",
-    "Futures (negative: -1,234)"). `usd_value` keeps the published number (or None).
-    An empty list when the snapshot has no aum block.
-    """
-    aum = nav.get("aum") if isinstance(nav, Mapping) else None
-    if not isinstance(aum, Mapping):
-        return []
-    slices = [_slice("Futures", num(aum.get("futures")), kind="futures", missing="no data")]
-    offexchange = aum.get("offexchange")
-    if isinstance(offexchange, Mapping):
-        for asset, holding in offexchange.items():
-            h = holding if isinstance(holding, Mapping) else {}
-            slices.append(_slice(str(asset), num(h.get("usd_value")), kind="holding",
-                                 missing="no price" if h else "no data", holding=h))
-    return slices
-
-
-def _slice(name: str, usd: float | None, *, kind: str, missing: str,
-           holding: Mapping[str, Any] | None = None) -> dict:
-    h = holding or {}
-    if usd is None:
-        label, value, note = f"{name} ({missing})", 0.0, missing
-    elif usd < 0:
-        label, value, note = f"{name} (negative: {usd:,.0f})", 0.0, "negative"
-    else:
-        label, value, note = name, usd, None
-    return {
-        "label": label, "name": name, "value": value, "usd_value": usd, "kind": kind, "note": note,
-        "qty": num(h.get("qty")) if kind == "holding" else None,
-        "source": text_or_none(h.get("source")) if kind == "holding" else None,
-        "mark": num(h.get("mark")), "price_age_s": num(h.get("price_age_s")),
-    }
 
 
 # --- streams, history, fills -----------------------------------------------------------
@@ -298,17 +168,6 @@ def _flat_float(raw: Any) -> float | None:
         return num(float(_s(raw)))
     except ValueError:
         return None
-
-
-def entry_ts(entry_id: Any) -> float | None:
-    """The wall time (s) encoded in a stream id "1763726400125-0"; None for 0-0 or junk."""
-    if not isinstance(entry_id, (bytes, str)):
-        return None
-    try:
-        ms = entry_pos(entry_id)[0]
-    except ValueError:
-        return None
-    return ms / 1000.0 if ms > 0 else None
 
 
 def load_history(source: StateSource | None = None, count: int = HISTORY_POINTS) -> list[dict]:
@@ -350,7 +209,7 @@ def load_fills(source: StateSource | None = None, count: int = 50) -> list[Fill]
         try:
             fills.append(decode_fill(fields))
         except ContractError as exc:
-            _warn_once(f"fill {_s(entry_id)}", f"{src.keys.fills} entry {_s(entry_id)}: {exc}; not shown")
+            src.warn_once(f"fill {_s(entry_id)}", f"{src.keys.fills} entry {_s(entry_id)}: {exc}; not shown")
     return fills
 
 
@@ -392,31 +251,17 @@ def load_stream_stats(source: StateSource | None = None) -> list[dict]:
     src = source or default_source()
 
     def fetch(r: redis.Redis) -> list[dict]:
-        return [_stream_stats(r, name) for name in stream_names(src)]
+        now = time.time()
+        return [_stats_doc(read_stream(r, name, now)) for name in stream_names(src)]
 
     return src.call(fetch)
 
 
-def _stream_stats(r: redis.Redis, name: str) -> dict:
-    try:
-        info = r.xinfo_stream(name)
-    except redis.ResponseError as exc:
-        if "no such key" in str(exc).lower():
-            return {"stream": name, "exists": False, "length": None, "last_ts": None, "groups": []}
-        raise
-    groups = []
-    if info.get("groups"):
-        for g in r.xinfo_groups(name):
-            groups.append({
-                "name": _s(g.get("name")), "consumers": g.get("consumers"), "pending": g.get("pending"),
-                "lag": g.get("lag"), "last_delivered_ts": entry_ts(g.get("last-delivered-id")),
-            })
-    last = info.get("last-entry")
-    return {
-        "stream": name, "exists": True, "length": info.get("length"),
-        "entries_added": info.get("entries-added"),
-        "last_ts": entry_ts(last[0]) if last else None, "groups": groups,
-    }
+def _stats_doc(info: StreamInfo) -> dict:
+    if not info.exists:
+        return {"stream": info.stream, "exists": False, "length": None, "last_ts": None, "groups": []}
+    return {"stream": info.stream, "exists": True, "length": info.length, "entries_added": info.entries_added,
+            "last_ts": info.last_ts, "groups": info.groups}
 
 
 # --- prices (Intel page) -----------------------------------------------------------------
@@ -433,7 +278,7 @@ def load_prices(source: StateSource | None = None) -> dict[str, dict]:
         try:
             obs = decode_latest(sym, value)
         except ContractError as exc:
-            _warn_once(f"latest {_s(sym)}", f"{src.keys.prices_latest} {_s(sym)}: {exc}; not shown")
+            src.warn_once(f"latest {_s(sym)}", f"{src.keys.prices_latest} {_s(sym)}: {exc}; not shown")
             continue
         out[obs.sym] = {"px": obs.px, "src": obs.src, "ts": obs.ts, "diverged": obs.diverged}
     return out
@@ -452,9 +297,9 @@ def load_price_sources(source: StateSource | None = None) -> dict[str, dict]:
         try:
             out[_s(asset)] = dict(decode_provenance(value, where))
         except ContractError as exc:
-            _warn_once(where, f"{exc}; ignoring it")
+            src.warn_once(where, f"{exc}; ignoring it")
             continue
-        _warned.pop(where, None)
+        src.read_ok(where)
     return dict(sorted(out.items()))
 
 
@@ -465,8 +310,8 @@ def redis_status(source: StateSource | None = None) -> str:
 
 
 __all__ = [
-    "DASH", "Loaded", "RedisDown", "StateSource", "build_aum_slices", "configure", "current_nav",
-    "default_source", "entry_ts", "fingerprint", "history_head", "load_fills", "load_heartbeats",
-    "load_history", "load_kpis", "load_nav_with_aum", "load_positions", "load_price_sources", "load_prices",
-    "load_stream_stats", "read_kpis", "read_nav", "read_state", "redis_status",
+    "Loaded", "RedisDown", "StateSource", "configure", "current_nav", "default_source", "history_head",
+    "load_fills", "load_heartbeats", "load_history", "load_kpis", "load_nav_with_aum", "load_positions",
+    "load_price_sources", "load_prices", "load_stream_stats", "read_kpis", "read_nav", "read_state",
+    "redis_status",
 ]

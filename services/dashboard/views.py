@@ -259,3 +259,49 @@ def regime_color(regime: str | None) -> str:
     if any(w in s for w in ("extreme", "high")):
         return "warning"
     return "info"
+
+
+# --- snapshots and the AUM donut -------------------------------------------------------
+
+def fingerprint(doc: Mapping[str, Any]) -> list:
+    """What identifies a snapshot for "has it changed?" checks: [seq, ts]."""
+    return [doc.get("seq"), doc.get("ts")]
+
+
+def build_aum_slices(nav: Mapping[str, Any]) -> list[dict]:
+    """Donut slices from nav["aum"]: "Futures" first, then one per off-exchange asset, in file order.
+
+    Each slice: {label, value, qty, usd_value, source, mark, price_age_s, kind, note}.
+    `value` (what the donut draws) is always a finite number >= 0; a negative or
+    missing value is drawn as 0 and its label says so ("BTC (no price)",
+    "Futures (negative: -1,234)"). `usd_value` keeps the published number (or None).
+    An empty list when the snapshot has no aum block.
+    """
+    aum = nav.get("aum") if isinstance(nav, Mapping) else None
+    if not isinstance(aum, Mapping):
+        return []
+    slices = [_slice("Futures", num(aum.get("futures")), kind="futures", missing="no data")]
+    offexchange = aum.get("offexchange")
+    if isinstance(offexchange, Mapping):
+        for asset, holding in offexchange.items():
+            h = holding if isinstance(holding, Mapping) else {}
+            slices.append(_slice(str(asset), num(h.get("usd_value")), kind="holding",
+                                 missing="no price" if h else "no data", holding=h))
+    return slices
+
+
+def _slice(name: str, usd: float | None, *, kind: str, missing: str,
+           holding: Mapping[str, Any] | None = None) -> dict:
+    h = holding or {}
+    if usd is None:
+        label, value, note = f"{name} ({missing})", 0.0, missing
+    elif usd < 0:
+        label, value, note = f"{name} (negative: {usd:,.0f})", 0.0, "negative"
+    else:
+        label, value, note = name, usd, None
+    return {
+        "label": label, "name": name, "value": value, "usd_value": usd, "kind": kind, "note": note,
+        "qty": num(h.get("qty")) if kind == "holding" else None,
+        "source": text_or_none(h.get("source")) if kind == "holding" else None,
+        "mark": num(h.get("mark")), "price_age_s": num(h.get("price_age_s")),
+    }

@@ -15,7 +15,7 @@ from dash import no_update
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.dashboard import data
+from services.dashboard import context, data
 from services.dashboard.app import create_app, navbar
 from services.dashboard.live import LiveCache
 from shared.settings import Settings
@@ -139,11 +139,11 @@ def test_an_unchanged_poll_reuses_the_donut_slices(app, live_redis, monkeypatch)
     nav, kpis = seed_all(live_redis)
     feed = LiveCache()
     feed.put(nav, "1-0", time.time())
-    monkeypatch.setattr(data, "CACHE", feed)
+    monkeypatch.setattr(context.current(), "live", feed)
     built = []
-    build = data.build_aum_slices
-    monkeypatch.setattr(data, "build_aum_slices", lambda doc: built.append(doc) or build(doc))
     overview = page(app, "overview")
+    build = overview.build_aum_slices
+    monkeypatch.setattr(overview, "build_aum_slices", lambda doc: built.append(doc) or build(doc))
     out = overview.refresh(1, find(overview.layout(), "overview-shown").data)
     out = overview.refresh(2, out[-1])
     assert all(v is no_update for v in out[:-1]) and built == [nav]

@@ -12,7 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.dashboard import data
+from services.dashboard import source as source_mod
 from services.dashboard.live import LiveState
+from services.dashboard.views import build_aum_slices
+from shared.stream_stats import entry_ts
 from shared.contracts.fills import encode_fill
 from shared.settings import Settings
 from tests.browser.dashboard_state import (
@@ -115,7 +118,7 @@ def test_partial_document_is_returned_as_published(r, source):
     r.set(KEYS.state_nav, orjson.dumps({"schema": "nav.v7", "seq": 1, "nav_total": None}))
     doc = data.load_nav_with_aum(source=source)
     assert doc == {"schema": "nav.v7", "seq": 1, "nav_total": None}
-    assert data.build_aum_slices(doc) == []
+    assert build_aum_slices(doc) == []
 
 
 def test_frozen_redis_does_not_make_a_page_wait(redis_server, source, state_dir):
@@ -132,7 +135,7 @@ def test_frozen_redis_does_not_make_a_page_wait(redis_server, source, state_dir)
         second = time.monotonic() - started
     finally:
         redis_server.thaw()
-    assert first < data.READ_TIMEOUT_S + 0.5, f"first read took {first:.2f} s"
+    assert first < source_mod.READ_TIMEOUT_S + 0.5, f"first read took {first:.2f} s"
     assert second < 0.1, f"reads during the hold took {second:.2f} s (outage not remembered)"
     assert not source.reachable
 
@@ -147,7 +150,7 @@ def test_unreachability_is_remembered_briefly_then_retried(redis_server, state_d
     redis_server.start()  # same port, answering again
     with pytest.raises(data.RedisDown):  # still within the hold: not even tried
         src.call(lambda r: r.ping())
-    clock[0] += data.UNREACHABLE_HOLD_S + 0.1
+    clock[0] += source_mod.UNREACHABLE_HOLD_S + 0.1
     assert src.call(lambda r: r.ping()) is True
     assert src.reachable
 
@@ -168,7 +171,7 @@ def test_current_nav_prefers_the_newer_of_live_feed_and_state(r, source):
 
 def test_slices_follow_the_aum_block():
     nav = nav_doc()
-    slices = data.build_aum_slices(nav)
+    slices = build_aum_slices(nav)
     assert [s["label"] for s in slices] == ["Futures", "BTC", "XAUT", "USDC"]
     assert slices[0]["value"] == nav["aum"]["futures"]
     btc = slices[1]
@@ -180,19 +183,19 @@ def test_slices_follow_the_aum_block():
 def test_no_hard_coded_symbols():
     nav = nav_doc(holdings={"DOGE": holding(1000.0, 0.1, 0.2, "coingecko"),
                             "PAXG": holding(1.0, 2300.0, 2600.0, "avg_cost")})
-    assert [s["label"] for s in data.build_aum_slices(nav)] == ["Futures", "DOGE", "PAXG"]
+    assert [s["label"] for s in build_aum_slices(nav)] == ["Futures", "DOGE", "PAXG"]
 
 
 @pytest.mark.parametrize("nav", [{}, {"aum": None}, {"aum": "x"}, {"aum": []}, None, [], "nav"])
 def test_missing_aum_gives_no_slices(nav):
-    assert data.build_aum_slices(nav) == []
+    assert build_aum_slices(nav) == []
 
 
 def test_negative_and_missing_values_are_drawn_as_zero_and_labelled():
     nav = nav_doc(nav_total=-1234.4, holdings={"BTC": holding(0.035, 61000.0, None, "none"),
                                                "XAUT": holding(0.59, 2350.0, 2650.4, "coingecko")})
     nav["aum"]["offexchange"]["ETH"] = "garbage"
-    slices = {s["name"]: s for s in data.build_aum_slices(nav)}
+    slices = {s["name"]: s for s in build_aum_slices(nav)}
     assert slices["Futures"]["label"] == "Futures (negative: -1,234)"
     assert slices["Futures"]["value"] == 0.0 and slices["Futures"]["usd_value"] == -1234.4
     assert slices["BTC"]["label"] == "BTC (no price)" and slices["BTC"]["value"] == 0.0
@@ -203,7 +206,7 @@ def test_negative_and_missing_values_are_drawn_as_zero_and_labelled():
 
 def test_startup_snapshot_labels_futures_as_no_data():
     nav = nav_doc(nav_total=None, source="startup")
-    futures = data.build_aum_slices(nav)[0]
+    futures = build_aum_slices(nav)[0]
     assert futures["label"] == "Futures (no data)" and futures["value"] == 0.0 and futures["usd_value"] is None
 
 
@@ -211,7 +214,7 @@ def test_non_finite_and_non_numeric_values_never_reach_the_chart():
     nav = {"aum": {"futures": float("nan"), "total": float("inf"), "offexchange": {
         "A": {"qty": "1", "usd_value": float("inf")}, "B": {"qty": True, "usd_value": "12.5"},
         "C": {"qty": 2.0, "usd_value": -float("inf")}, "D": {"qty": 1.0, "usd_value": True}}}}
-    slices = data.build_aum_slices(nav)
+    slices = build_aum_slices(nav)
     assert [s["label"] for s in slices] == ["Futures (no data)", "A (no price)", "B (no price)",
                                             "C (no price)", "D (no price)"]
     assert all(s["value"] == 0.0 for s in slices)
@@ -221,7 +224,7 @@ def test_non_finite_and_non_numeric_values_never_reach_the_chart():
 def test_a_thousand_holdings():
     holdings = {f"T{i:04d}": holding(float(i + 1), 1.0, 1.5, "coingecko") for i in range(1000)}
     nav = nav_doc(holdings=holdings)
-    slices = data.build_aum_slices(nav)
+    slices = build_aum_slices(nav)
     assert len(slices) == 1001
     assert [s["name"] for s in slices[1:]] == list(holdings)
     assert all(math.isfinite(s["value"]) and s["value"] >= 0 for s in slices)
@@ -235,7 +238,7 @@ _holding = st.one_of(st.dictionaries(st.sampled_from(["qty", "usd_value", "sourc
 
 @given(futures=_values, offexchange=st.dictionaries(st.text(min_size=1, max_size=6), _holding, max_size=20))
 def test_slices_are_always_finite_non_negative_and_one_per_holding(futures, offexchange):
-    slices = data.build_aum_slices({"aum": {"futures": futures, "offexchange": offexchange, "total": None}})
+    slices = build_aum_slices({"aum": {"futures": futures, "offexchange": offexchange, "total": None}})
     assert len(slices) == 1 + len(offexchange)
     for s in slices:
         assert isinstance(s["value"], float) and math.isfinite(s["value"]) and s["value"] >= 0
@@ -316,6 +319,6 @@ def test_prices_and_sources(r, source):
 
 
 def test_entry_ts():
-    assert data.entry_ts(b"1763726400125-0") == 1763726400.125
-    assert data.entry_ts("0-0") is None
-    assert data.entry_ts(b"junk") is None
+    assert entry_ts(b"1763726400125-0") == 1763726400.125
+    assert entry_ts("0-0") is None
+    assert entry_ts(b"junk") is None

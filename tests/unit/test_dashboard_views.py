@@ -7,9 +7,9 @@ import math
 import pytest
 
 from services.dashboard import components as c
-from services.dashboard import data
 from services.dashboard.views import (
     DASH,
+    build_aum_slices,
     fmt_age,
     fmt_ccy,
     fmt_num,
@@ -111,7 +111,7 @@ def _figure_numbers(fig) -> list:
 
 def test_donut_has_one_slice_per_holding_plus_futures_and_hover_details():
     nav = nav_doc()
-    fig = c.donut_figure(data.build_aum_slices(nav), nav["aum"]["total"], 18.21, "ZAR")
+    fig = c.donut_figure(build_aum_slices(nav), nav["aum"]["total"], 18.21, "ZAR")
     pie = fig["data"][0]
     assert pie["labels"] == ["Futures", "BTC", "XAUT", "USDC"]
     assert pie["hovertext"][1] == ("<b>BTC</b><br>$3,395.00<br>ZAR 61,822.95<br>3.16 % of AUM<br>qty 0.035<br>"
@@ -122,7 +122,7 @@ def test_donut_has_one_slice_per_holding_plus_futures_and_hover_details():
 
 def test_donut_without_fx_says_so_and_labels_missing():
     nav = nav_doc(fx={}, holdings={"BTC": holding(0.035, 61000.0, None, "none")})
-    fig = c.donut_figure(data.build_aum_slices(nav), nav["aum"]["total"], None, "ZAR")
+    fig = c.donut_figure(build_aum_slices(nav), nav["aum"]["total"], None, "ZAR")
     assert fig["data"][0]["labels"] == ["Futures", "BTC (no price)"]
     assert "<br>no USDZAR rate<br>" in fig["data"][0]["hovertext"][0]
     assert fig["data"][0]["hovertext"][1].startswith(f"<b>BTC (no price)</b><br>{DASH}<br>")
@@ -131,7 +131,7 @@ def test_donut_without_fx_says_so_and_labels_missing():
 def test_donut_with_nothing_to_draw():
     assert c.donut_figure([], None, None, "ZAR")["layout"]["annotations"][0]["text"] == "no data yet"
     nav = nav_doc(nav_total=None, source="startup", holdings={"BTC": holding(0.035, 61000.0, None, "none")})
-    fig = c.donut_figure(data.build_aum_slices(nav), None, None, "ZAR")
+    fig = c.donut_figure(build_aum_slices(nav), None, None, "ZAR")
     assert fig["layout"]["annotations"][0]["text"] == "no AUM values to draw"
     assert fig["data"][0]["labels"] == ["Futures (no data)", "BTC (no price)"]
 
@@ -139,7 +139,7 @@ def test_donut_with_nothing_to_draw():
 def test_donut_folds_a_long_tail_into_other():
     holdings = {f"T{i:04d}": holding(float(i + 1), 1.0, 1.5, "coingecko") for i in range(1000)}
     nav = nav_doc(holdings=holdings)
-    fig = c.donut_figure(data.build_aum_slices(nav), nav["aum"]["total"], 18.21, "ZAR")
+    fig = c.donut_figure(build_aum_slices(nav), nav["aum"]["total"], 18.21, "ZAR")
     labels = fig["data"][0]["labels"]
     assert len(labels) == c.MAX_DONUT_SLICES and labels[0] == "Futures" and labels[-1] == "Other (990 assets)"
     assert labels[1] == "T0999"  # the largest holdings are kept

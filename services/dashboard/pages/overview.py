@@ -16,15 +16,17 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from services.dashboard import components as c
-from services.dashboard import data
+from services.dashboard import context, data
 from services.dashboard.views import (
     DASH,
     KPIS_STALE_S,
     NO_DATA,
     SNAPSHOT_STALE_S,
     SOURCE_NOTES,
+    build_aum_slices,
     dd_color,
     digest,
+    fingerprint,
     fmt_age,
     fmt_ccy,
     fmt_num,
@@ -54,20 +56,19 @@ HOLDINGS_SHOWN = 25
 
 # --- what the page shows, from the data it read --------------------------------------
 
-# The last snapshot document's donut slices and their digest. The live feed hands out the same
-# document object until a new snapshot arrives, so an unchanged poll reuses them.
-_last_slices: tuple[Mapping[str, Any], list[dict], str] | None = None
-
-
 def aum_slices(nav: Mapping[str, Any]) -> tuple[list[dict], str]:
-    """data.build_aum_slices(nav) and a digest of the slices, built once per snapshot document."""
-    global _last_slices
-    last = _last_slices
+    """build_aum_slices(nav) and a digest of the slices, built once per snapshot document.
+
+    The live feed hands out the same document object until a new snapshot arrives, so an
+    unchanged poll reuses the app context's memo of the last one.
+    """
+    memo = context.current().slices
+    last = memo.last
     if last is not None and last[0] is nav:
         return last[1], last[2]
-    slices = data.build_aum_slices(nav)
+    slices = build_aum_slices(nav)
     key = digest(slices)
-    _last_slices = (nav, slices, key)
+    memo.last = (nav, slices, key)
     return slices, key
 
 
@@ -96,7 +97,7 @@ class OverviewData:
 
 def _sections(d: OverviewData) -> dict[str, tuple[str, Callable[[], Any]]]:
     """section -> (key of its inputs, render function); a section is redrawn only when its key changes."""
-    fp = data.fingerprint(d.nav)
+    fp = fingerprint(d.nav)
     aum_key = digest(d.slices_key, d.fx, sub(d.nav, "aum", "total"), d.ccy)
     return {
         "alerts": (digest(fp, d.loaded.origin, d.loaded.note, d.redis_error, d.snap_fresh.key),
@@ -272,20 +273,17 @@ def positions_card(d: OverviewData) -> dbc.Card:
     return c.card("overview-positions", "Positions", tbl, stale_label=d.snap_fresh.label)
 
 
-# The history chart of the last newest point: it changes once a minute, pages load more often.
-_last_history: tuple[str, c.Figure] | None = None
-
-
 def history_chart(head: str | None) -> c.Figure:
-    """The history figure up to the newest point `head` (None: no history), read and built once per point."""
-    global _last_history
-    last = _last_history
+    """The history figure up to the newest point `head` (None: no history), read and built once per point
+    (it changes once a minute, pages load more often)."""
+    memo = context.current().history
+    last = memo.last
     if head is not None and last is not None and last[0] == head:
         return last[1]
     points = data.load_history() if head else []
     figure = c.history_figure(points)
     if points:  # not an empty read (Redis may have failed between the two reads)
-        _last_history = (head, figure)
+        memo.last = (head, figure)
     return figure
 
 

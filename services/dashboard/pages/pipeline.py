@@ -15,8 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
 from services.dashboard import components as c
-from services.dashboard import data
-from services.dashboard.live import CACHE
+from services.dashboard import context, data
 from services.dashboard.views import DASH, HEARTBEAT_LATE_S, fmt_age, fmt_num, num
 
 dash.register_page(__name__, path="/pipeline", name="Pipeline", title="navstream · Pipeline", order=1)
@@ -75,7 +74,7 @@ def stream_rows(stats: list[dict], now: float) -> tuple[list[dict], list[dict]]:
 
 
 def live_feed_rows(now: float) -> list[dict]:
-    st = CACHE.get()
+    st = context.current().live.get()
     snap = st.snapshot or {}
     return [{
         "feed": "hedge:nav → dashboard",
