@@ -7,13 +7,16 @@ in repr, logs and `navstream status`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from shared.contracts.vocabulary import DEFAULT_STABLECOINS
 from shared.errors import ConfigError
@@ -71,9 +74,8 @@ class Settings(BaseSettings):
     coingecko_update_lag_s: float = Field(120.0, ge=0)   # CoinGecko refreshes slowly: accept this much beyond its TTL
     fx_fallback_rates: dict[str, float] = {"ZAR": 18.0}
     manual_nav: float | None = None
-    marketsim_seed: int = 7
-    marketsim_host: str = "127.0.0.1"   # where clients reach marketsim (compose: "marketsim")
-    marketsim_bind: str = "127.0.0.1"   # where marketsim listens (compose: "0.0.0.0")
+    marketsim_host: str = "127.0.0.1"   # where clients reach marketsim (compose: "marketsim"); its own knobs
+                                        # (MARKETSIM_SEED, _BIND, _FILL_INTERVAL_S) are services/marketsim/config.py's
     dash_debug: bool = False
     metrics_port_base: int = Field(9100, ge=0, le=65000)   # 0 = no /metrics endpoints
 
@@ -88,6 +90,26 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, v: str) -> str:
         return v.strip().upper()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{v!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_redis_url(v)
+        return v
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # SecretStr fields already print as '**********'; the Redis URL may carry a password too.
+        for name, value in super().__repr_args__():
+            yield name, (redact_redis_url(value) if name == "redis_url" and value else value)
 
     @property
     def keys(self) -> Keys:
@@ -122,33 +144,90 @@ class Settings(BaseSettings):
         for secret in (self.binance_api_key, self.binance_api_secret):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
-        if self.redis_url and "@" in self.redis_url:
-            userinfo = self.redis_url.split("://", 1)[-1].split("@", 1)[0]
-            password = userinfo.split(":", 1)[-1]
-            if password:
-                out.append(password)
+        if self.redis_url:
+            out.extend(redis_url_secrets(self.redis_url))
         return out
 
     def redacted_redis_url(self) -> str:
-        url = self.effective_redis_url
-        if "@" not in url:
-            return url
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return redact_redis_url(self.effective_redis_url)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+_PASSWORD_PARAM = re.compile(r"(?i)(^|&)(password=)[^&]*")
+
+
+def check_redis_url(url: str) -> SplitResult:
+    """`url` split, or ValueError saying what is wrong with it (never echoing the URL: it may hold a password)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(f"scheme {parts.scheme or '(none)'!r} is not one of "
+                         f"{', '.join(s + '://' for s in REDIS_SCHEMES)}")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("a unix:// URL needs a socket path")
+        return parts
+    if not parts.hostname:
+        raise ValueError("no host (expected redis://[:password@]host[:port][/db]; a password with / # @ or : must be URL-encoded)")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        raise ValueError("the port is not a number between 0 and 65535") from None
+    db = parts.path.lstrip("/")
+    if db and not db.isdigit():
+        raise ValueError(f"database {db!r} is not a number")
+    return parts
+
+
+def redis_url_secrets(url: str) -> list[str]:
+    """The password in `url` (userinfo or `?password=`), as written and URL-decoded."""
+    parts = urlsplit(url)
+    found = [parts.password or ""] + parse_qs(parts.query).get("password", [])
+    if parts.username and parts.password is None:   # redis://secret@host: a lone userinfo is a password
+        found.append(parts.username)
+    out: list[str] = []
+    for value in found:
+        out += [v for v in {value, unquote(value)} if v]
+    return out
+
+
+def redact_redis_url(url: str) -> str:
+    """`url` with its userinfo and any `password=` parameter replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = _PASSWORD_PARAM.sub(r"\1\2***", parts.query)
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 S = TypeVar("S", bound=BaseSettings)
 
 
+_UNPARSED_FIELD = re.compile(r'field "([^"]+)"')
+
+
+def _message(err: Any) -> str:
+    """pydantic's message, without the "Value error, " it puts before our validators' own."""
+    if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])
+    return str(err["msg"])
+
+
 def load_env_settings(cls: type[S], prefix: str = "") -> S:
-    """Parse `cls` from the environment; a bad value is a ConfigError naming the variable."""
+    """Parse `cls` from the environment; a bad value is a one-line ConfigError naming the variable."""
     try:
         return cls()
     except ValidationError as exc:
-        problems = "; ".join(
-            (f"{prefix}{str(err['loc'][0]).upper()}: " if err["loc"] else "") + err["msg"]
+        problems = dict.fromkeys(   # one line per problem, in order, each once
+            (f"{prefix}{str(err['loc'][0]).upper()}: " if err["loc"] else "") + _message(err)
             for err in exc.errors())
-        raise ConfigError(f"invalid settings in the environment: {problems}") from None
+        raise ConfigError(f"invalid settings in the environment: {'; '.join(problems)}") from None
+    except SettingsError as exc:    # a list or mapping value that is not JSON
+        found = _UNPARSED_FIELD.search(str(exc))
+        name = f"{prefix}{found.group(1).upper()}" if found else "a list or mapping setting"
+        raise ConfigError(f"invalid settings in the environment: {name}: not valid JSON "
+                          '(a list is written ["USDC", "USDT"], a mapping {"ZAR": 18.0})') from None
 
 
 @lru_cache(maxsize=1)

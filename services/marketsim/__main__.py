@@ -31,20 +31,20 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop)
 
     serve_metrics("marketsim", settings.metrics_port_base)
-    sim = SimState(seed=settings.marketsim_seed)
+    sim = SimState(seed=config.seed)
     try:
-        server = SimServer((settings.marketsim_bind, settings.marketsim_port), sim, stop)
+        server = SimServer((config.bind, settings.marketsim_port), sim, stop)
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s; not starting", settings.marketsim_bind, settings.marketsim_port, exc)
+        log.error("cannot listen on %s:%d: %s; not starting", config.bind, settings.marketsim_port, exc)
         return 1
     http = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                             name="marketsim-http", daemon=True)
-    fills = FillsWriter(sim, settings, interval_s=config.fill_interval_s, stop=stop,
+    fills = FillsWriter(sim, settings, interval_s=config.fill_interval_s, stop=stop, seed=config.seed,
                         gauges={"port": settings.marketsim_port, "fill_interval_s": config.fill_interval_s})
     http.start()
     fills.start()
-    log.info("listening on http://%s:%d (seed %d); fills every %s s to %s on %s", settings.marketsim_bind,
-             settings.marketsim_port, settings.marketsim_seed, config.fill_interval_s or "never (off)",
+    log.info("listening on http://%s:%d (seed %d); fills every %s s to %s on %s", config.bind,
+             settings.marketsim_port, config.seed, config.fill_interval_s or "never (off)",
              settings.keys.fills, settings.redacted_redis_url())
     while not stop.wait(0.5):
         pass

@@ -12,6 +12,8 @@ class MarketsimConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MARKETSIM_", frozen=True, extra="ignore", case_sensitive=False)
 
     fill_interval_s: float = Field(2.0, ge=0)   # 0 turns the fills generator off
+    seed: int = 7                               # MARKETSIM_SEED: the price walks and fills
+    bind: str = "127.0.0.1"                     # MARKETSIM_BIND: where it listens (compose: "0.0.0.0")
 
 
 def load_config() -> MarketsimConfig:

@@ -41,7 +41,7 @@ def fill_markets(sim: SimState) -> list[FillMarket]:
 
 
 class FillsWriter(threading.Thread):
-    def __init__(self, sim: SimState, settings: Settings, *, interval_s: float, stop: threading.Event,
+    def __init__(self, sim: SimState, settings: Settings, *, interval_s: float, stop: threading.Event, seed: int,
                  gauges: dict[str, object] | None = None) -> None:
         super().__init__(name="marketsim-fills", daemon=True)
         self.sim = sim
@@ -51,7 +51,7 @@ class FillsWriter(threading.Thread):
         self.r = connect(settings.effective_redis_url, name="navstream-marketsim")
         self.heartbeat = Heartbeat(self.r, settings.keys, "marketsim", interval_s=1.0)
         self.heartbeat.gauges.update(gauges or {})
-        self.rng = random.Random(settings.marketsim_seed + 1)
+        self.rng = random.Random(seed + 1)
         self.markets = fill_markets(sim)
         self.written = 0
         self._prefix = f"sim-{os.getpid()}-{int(time.time())}"
