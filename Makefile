@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install up test bench soak compose-check clean
+.PHONY: install up test lint bench soak compose-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,16 @@ up: install
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# ruff (rules and every exemption explained in pyproject.toml), then mypy over services/ and shared/.
+LINT_STAMP := $(VENV)/.lint-stamp
+$(LINT_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install --quiet -e ".[lint]"
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check services shared benchmarks tests
+	$(VENV)/bin/mypy
 
 bench: install
 	$(VENV)/bin/navstream bench

@@ -53,7 +53,8 @@ def _time_ms(fn, runs: int, before=None) -> list[float]:
 
 def measure_callbacks(redis_url: str, dashboard_state_dir: Path, runs: int, timeout_s: float = 120.0) -> dict:
     """`callbacks_in_this_process` in a child process; its JSON answer."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.dashboard", redis_url, str(dashboard_state_dir), str(runs)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.dashboard", redis_url, str(dashboard_state_dir),
+                           str(runs)],
                           cwd=ROOT, capture_output=True, timeout=timeout_s)
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]

@@ -108,9 +108,9 @@ def _fmt(value: Any) -> str:
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) for r in rows]
     return out
 
 
@@ -144,7 +144,8 @@ def render_table(result: dict) -> str:
     if mem:
         out.append("")
         keys = ", ".join(f"{k} {_fmt(v)}" for k, v in mem.get("by_key_mb", {}).items())
-        out.append(f"Redis used_memory {_fmt(mem.get('used_memory_mb'))} MB (peak {_fmt(mem.get('used_memory_peak_mb'))}"
+        out.append(f"Redis used_memory {_fmt(mem.get('used_memory_mb'))} MB "
+                   f"(peak {_fmt(mem.get('used_memory_peak_mb'))}"
                    f" MB); by key (MB): {keys}")
     for note in result.get("notes") or []:
         out.append(f"note: {note}")

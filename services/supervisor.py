@@ -77,6 +77,7 @@ class Supervisor:
             self.out.flush()
 
     def _pump(self, child: Child, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None, "children are started with stdout=PIPE"
         with open(child.logfile, "a", encoding="utf-8", errors="replace") as logf:
             for raw in iter(proc.stdout.readline, b""):
                 line = self.redact(raw.decode("utf-8", errors="replace").rstrip("\n"))

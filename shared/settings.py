@@ -168,7 +168,8 @@ def check_redis_url(url: str) -> SplitResult:
             raise ValueError("a unix:// URL needs a socket path")
         return parts
     if not parts.hostname:
-        raise ValueError("no host (expected redis://[:password@]host[:port][/db]; a password with / # @ or : must be URL-encoded)")
+        raise ValueError("no host (expected redis://[:password@]host[:port][/db]; "
+                         "a password with / # @ or : must be URL-encoded)")
     try:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
     except ValueError:

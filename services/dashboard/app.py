@@ -96,14 +96,15 @@ def create_app(settings: Settings) -> dash.Dash:
     ctx = install(DashboardContext.from_settings(settings))
     app = dash.Dash(
         "services.dashboard", use_pages=True, pages_folder=str(HERE / "pages"),
-        assets_folder=str(HERE / "assets"), title="navstream", update_title=None,
+        assets_folder=str(HERE / "assets"), title="navstream",
+        update_title=None,  # type: ignore[arg-type]  # Dash documents None: no "Updating..." title
         suppress_callback_exceptions=True, serve_locally=True, external_stylesheets=[BOOTSTRAP_ROUTE],
     )
     app.config.external_stylesheets.extend(graph_preloads(app.config.requests_pathname_prefix))
     app.layout = build_layout
     app.server.extensions["navstream"] = ctx
     app.server.add_url_rule(BOOTSTRAP_ROUTE, "navstream_bootstrap_css", lambda: flask.send_file(
-        BOOTSTRAP_CSS, mimetype="text/css", max_age=86400))
+        str(BOOTSTRAP_CSS), mimetype="text/css", max_age=86400))
 
     @app.callback(Output("app-feed-status", "children"), Input("app-status-interval", "n_intervals"),
                   prevent_initial_call=True)

@@ -34,7 +34,7 @@ FUTURES_COLOR = "#2c5aa0"
 PALETTE = ["#f2a900", "#c9a227", "#2775ca", "#6c8ebf", "#5aa469", "#d9534f", "#8e6c8a",
            "#4bb3b3", "#e17c3a", "#7a7a7a", "#a3c45a", "#b85c9e"]
 MAX_DONUT_SLICES = 12   # beyond this the smallest holdings are drawn as one "Other" slice
-GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
+GRAPH_CONFIG: Any = {"displayModeBar": False, "responsive": True}   # dcc.Graph's `config`
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12)
 Figure = dict[str, Any]   # a plotly figure: {"data": [traces], "layout": {...}}
 
@@ -42,12 +42,12 @@ Figure = dict[str, Any]   # a plotly figure: {"data": [traces], "layout": {...}}
 # --- small pieces ---------------------------------------------------------------
 
 def no_data(message: str = NO_DATA, id: str | None = None) -> html.Div:
-    kw = {"id": id} if id else {}
+    kw: dict[str, Any] = {"id": id} if id else {}
     return html.Div(message, className="ns-no-data text-muted", **kw)
 
 
 def badge(text: str, color: str = "secondary", id: str | None = None, title: str | None = None) -> dbc.Badge:
-    kw = {"id": id} if id else {}
+    kw: dict[str, Any] = {"id": id} if id else {}
     if title:
         kw["title"] = title
     return dbc.Badge(text, color=color, className="me-1 ns-badge", **kw)
@@ -131,7 +131,7 @@ BASE_LAYOUT = {"template": TEMPLATE, "font": FONT, "margin": dict(l=40, r=16, t=
                "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)"}
 # Two rows sharing the x axis, 70/30 of the height with 6 % between them (what
 # make_subplots(rows=2, row_heights=[0.7, 0.3], vertical_spacing=0.06, shared_xaxes=True) lays out).
-HISTORY_AXES = {
+HISTORY_AXES: dict[str, dict[str, Any]] = {
     "xaxis": {"anchor": "y", "domain": [0.0, 1.0], "matches": "x2", "showticklabels": False},
     "yaxis": {"anchor": "x", "domain": [0.342, 1.0]},
     "xaxis2": {"anchor": "y2", "domain": [0.0, 1.0]},

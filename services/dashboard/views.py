@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from shared.contracts.vocabulary import NO_PRICE, TIER_LABELS, TIERS, SnapshotSource, fx_pair
+from shared.contracts.vocabulary import NO_PRICE, SNAPSHOT_SOURCES, TIER_LABELS, TIERS, fx_pair
 
 DASH = "–"
 NO_DATA = "no data yet"
@@ -26,15 +26,17 @@ KPIS_STALE_S = 30.0        # now - kpis ts
 PRICE_AGE_STALE_S = 120.0  # a holding's price_age_s
 HEARTBEAT_LATE_S = 10.0    # now - heartbeat ts
 
-SOURCE_NOTES: dict[SnapshotSource, str] = {
+SOURCE_NOTES: dict[str, str] = {
     "live": "live account data",
     "cache": "cache: exchange unreachable, last good account data",
     "manual": "manual: operator-set NAV",
     "startup": "startup: no account data yet",
     "partial": "partial: an account could not be read",
 }
-SOURCE_COLORS: dict[SnapshotSource, str] = {
+SOURCE_COLORS: dict[str, str] = {
     "live": "success", "cache": "warning", "manual": "info", "startup": "secondary", "partial": "warning"}
+if set(SOURCE_NOTES) != set(SNAPSHOT_SOURCES) or set(SOURCE_COLORS) != set(SNAPSHOT_SOURCES):
+    raise RuntimeError(f"views: SOURCE_NOTES/SOURCE_COLORS must cover every snapshot source {SNAPSHOT_SOURCES}")
 # The best tier is the norm; every other one is a visible fallback.
 TIER_NOTES: dict[str, str] = {
     **{t: TIER_LABELS[t] if t == TIERS[0] else f"fallback: {TIER_LABELS[t]}" for t in TIERS},
@@ -52,6 +54,16 @@ def num(value: Any) -> float | None:
 
 def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one (published documents may be partial or wrong)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """`value` if it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
 
 
 def sub(doc: Any, *path: str) -> Any:
@@ -184,7 +196,7 @@ def first_text(*values: Any) -> str | None:
 
 def kpi_fields(kpis: Mapping[str, Any]) -> dict[str, Any]:
     """The KPIs a page shows, from the flat form first, the nested form second; None when missing."""
-    k = kpis if isinstance(kpis, Mapping) else {}
+    k = as_mapping(kpis)
     return {
         "nav_total": first_number(sub(k, "nav", "nav_total")),
         "aum_total": first_number(k.get("aum_total")),
@@ -284,7 +296,7 @@ def build_aum_slices(nav: Mapping[str, Any]) -> list[dict]:
     offexchange = aum.get("offexchange")
     if isinstance(offexchange, Mapping):
         for asset, holding in offexchange.items():
-            h = holding if isinstance(holding, Mapping) else {}
+            h = as_mapping(holding)
             slices.append(_slice(str(asset), num(h.get("usd_value")), kind="holding",
                                  missing="no price" if h else "no data", holding=h))
     return slices

@@ -44,7 +44,7 @@ class SimHandler(BaseHTTPRequestHandler):
     server: SimServer
 
     # --- verbs -----------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         path, params = self._target()
         if path == FAULTS_PATH:
             self._send(Reply(200, {"faults": [f.to_dict() for f in self.server.sim.faults.faults]}))
@@ -55,14 +55,14 @@ class SimHandler(BaseHTTPRequestHandler):
         else:
             self._send(Reply(404, binance.error_body(-5000, f"Path {path}, Method GET is invalid")))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path, _ = self._target()
         if path != FAULTS_PATH:
             self._send(Reply(404, binance.error_body(-5000, f"Path {path}, Method POST is invalid")))
             return
         self._send(self._post_fault())
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         path, params = self._target()
         if path != FAULTS_PATH:
             self._send(Reply(404, binance.error_body(-5000, f"Path {path}, Method DELETE is invalid")))
@@ -108,7 +108,7 @@ class SimHandler(BaseHTTPRequestHandler):
         _count_data_faults(sim, endpoint.source, rf)
         try:
             reply = endpoint.build(sim.snapshot(), params, rf)
-        except Exception as exc:  # noqa: BLE001 - a bug answers 500 and is logged, the server keeps serving
+        except Exception as exc:  # a bug answers 500 and is logged, the server keeps serving
             log.exception("GET %s failed inside marketsim; answered 500", self.path.split("?", 1)[0])
             reply = Reply(500, binance.error_body(-1000, f"marketsim internal error: {exc}"))
         self._send(reply)

@@ -66,7 +66,7 @@ class AccountPoller:
         while not self._stop.is_set():
             try:
                 delay = self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - a bug here must not silently end polling
+            except Exception as exc:  # a bug here must not silently end polling
                 # Not swallowed: logged with its traceback and shown in every snapshot's
                 # status.reasons (the account data is then served as cache).
                 log.exception("account poll failed unexpectedly; will retry")

@@ -126,7 +126,7 @@ class SourceRunner:
         except SourceError as exc:
             delay = slot.failure_backoff.next_delay()
             self._failed(slot, "unavailable", exc, f"falling back; retrying in {delay:.1f} s", now + delay)
-        except Exception as exc:  # noqa: BLE001 - a bug in one adapter must not stop the other sources
+        except Exception as exc:  # a bug in one adapter must not stop the other sources
             if not slot.episode.active:
                 self.log.error("price source %s raised %s; treating it as failed", name, type(exc).__name__,
                                exc_info=exc)

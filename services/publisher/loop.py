@@ -78,7 +78,7 @@ class PublisherLoop:
             self._write_files(files, pub, write_kpis)
         acks = {self.keys.nav: [eid for eid, _ in nav_entries], self.keys.fills: fill_ids}
         self._test_pause(len(nav_entries) + len(fill_ids))
-        commit(self.ctx.r, self.keys, self.reader, pub, acks, self.bounds, write_kpis=write_kpis)
+        commit(self.ctx.r, self.keys, self.reader, pub, acks, bounds=self.bounds, write_kpis=write_kpis)
         self._committed(pub, accepted, len(nav_entries), len(fill_ids))
 
     def close(self) -> None:

@@ -42,7 +42,7 @@ def load_batch_inputs(r: redis.Redis, keys: Keys, markets: Iterable[str], bars_n
     state, problems = decode_kpi_state(state_fields)
     problems = [f"{keys.kpi_state}: {p}" for p in problems]
     closed: dict[str, list[Bar]] = {}
-    for market, reply in zip(markets, bar_replies):
+    for market, reply in zip(markets, bar_replies, strict=True):
         bars: list[Bar] = []
         for entry_id, fields in reversed(reply):
             try:
@@ -147,7 +147,7 @@ class Bounds:
 
 
 def commit(r: redis.Redis, keys: Keys, reader: GroupReader, pub: Publication | None,
-           acks: Mapping[str, list[bytes]], bounds: Bounds, *, write_kpis: bool) -> None:
+           acks: Mapping[str, list[bytes]], *, bounds: Bounds, write_kpis: bool) -> None:
     """One MULTI/EXEC: state keys, history point, closed bars, KPI state, then the acks."""
     pipe = r.pipeline(transaction=True)
     if pub is not None:

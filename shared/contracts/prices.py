@@ -62,7 +62,9 @@ def decode_latest(sym: str | bytes, raw: bytes | str) -> PriceObservation:
     sym = sym.decode() if isinstance(sym, bytes) else sym
     doc = json_object(raw, f"latest price {sym}")
     src = doc.get("src")
-    _check(sym, src if isinstance(src, str) else repr(src))
+    if not isinstance(src, str):
+        src = repr(src)   # reported as it is by _check
+    _check(sym, src)
     px = to_finite(doc.get("px"), f"latest price {sym}: 'px'")
     ts = to_finite(doc.get("ts"), f"latest price {sym}: 'ts'")
     if px <= 0 or ts <= 0:

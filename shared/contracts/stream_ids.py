@@ -14,5 +14,8 @@ def entry_pos(entry_id: bytes | str) -> EntryPos:
     The ms part is the time Redis stamped the entry (monotonic per stream, even when
     wall clocks jump). Junk raises ValueError. Cheap: no decode, on the nav's hot path.
     """
-    ms, _, n = entry_id.partition(b"-" if isinstance(entry_id, bytes) else "-")
-    return int(ms), int(n or 0)
+    if isinstance(entry_id, bytes):
+        ms, _, n = entry_id.partition(b"-")
+        return int(ms), int(n or 0)
+    text_ms, _, text_n = entry_id.partition("-")
+    return int(text_ms), int(text_n or 0)

@@ -34,7 +34,7 @@ def require_chromium() -> None:
 @pytest.fixture(scope="session")
 def browser():
     require_chromium()
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only when a browser test runs
+    from playwright.sync_api import sync_playwright  # only when a browser test runs
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import orjson
 
@@ -27,7 +28,7 @@ def test_every_source_failing_at_once(pipeline):
     time.sleep(8)
     snaps = _snapshots_since(r, start_ms)
     stamps = [ms for ms, _ in snaps]
-    gaps = [(b - a) / 1000 for a, b in zip(stamps, stamps[1:])]
+    gaps = [(b - a) / 1000 for a, b in pairwise(stamps)]
     assert len(snaps) >= 8 / 0.3 * 0.5, f"snapshots every round, got {len(snaps)} in ~10 s"
     assert max(gaps) < 1.5, f"no snapshot gap beyond a few rounds, got {max(gaps):.2f} s"
     for _ms, s in snaps:

@@ -190,7 +190,7 @@ def test_bad_snapshots_are_skipped_acked_and_leave_the_files_alone(services, env
     eventually(lambda: pending(r) == 0, message="bad entries acknowledged")
     assert {name: (state / name).read_bytes() for name in before} == before     # untouched
     log = proc.log_text()
-    for entry_id, seq in zip(bad_ids, ("2", "3", "4")):
+    for entry_id, seq in zip(bad_ids, ("2", "3", "4"), strict=True):
         assert f"hedge:nav entry {entry_id} (seq {seq}):" in log
     assert "nav_total: Field required" in log and "not valid JSON" in log
     assert "nav_total" in heartbeat(r)["last_error"] or "not valid JSON" in heartbeat(r)["last_error"]

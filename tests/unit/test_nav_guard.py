@@ -75,7 +75,8 @@ def test_text_where_a_number_belongs_is_refused(path, name):
 
 
 @pytest.mark.parametrize("aum", [None, [], {"futures": 1.0, "total": 1.0},
-                                 {"futures": 1.0, "offexchange": {}}, {"futures": 1.0, "offexchange": [], "total": 1.0}])
+                                 {"futures": 1.0, "offexchange": {}},
+                                 {"futures": 1.0, "offexchange": [], "total": 1.0}])
 def test_a_missing_or_incomplete_aum_block_is_refused(aum):
     doc = full_doc()
     if aum is None:

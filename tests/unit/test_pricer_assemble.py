@@ -122,7 +122,7 @@ def test_property_published_prices_are_finite_positive_and_decodable(quotes, fx)
     for obs in result.prices:
         assert math.isfinite(obs.px) and obs.px > 0 and math.isfinite(obs.ts) and obs.ts <= NOW
         assert decode_latest(obs.sym, encode_latest(obs)) == obs
-    for asset, outcome in result.assets.items():
+    for outcome in result.assets.values():
         doc = orjson.loads(orjson.dumps(outcome.report()))
         for shown in doc["sources"].values():
             assert shown is None or (shown["px"] > 0 and math.isfinite(shown["px"]))

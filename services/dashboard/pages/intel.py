@@ -19,6 +19,8 @@ from services.dashboard import data
 from shared.contracts.vocabulary import MARK, NO_PRICE, TIER_LABELS, TIERS, is_fx_pair
 from services.dashboard.views import (
     DASH,
+    as_list,
+    as_mapping,
     PRICE_AGE_STALE_S,
     fmt_age,
     fmt_num,
@@ -66,21 +68,20 @@ def _flag(value: Any, on: str, off: str) -> Any:
 
 def asset_rows(sources: dict[str, dict], latest: dict[str, dict], nav: Mapping[str, Any],
                now: float) -> list[dict[str, Any]]:
-    holdings = sub(nav, "aum", "offexchange")
-    holdings = holdings if isinstance(holdings, Mapping) else {}
+    holdings = as_mapping(sub(nav, "aum", "offexchange"))
     rows = []
     for asset in sorted(set(sources) | set(holdings)):
         doc = sources.get(asset, {})
-        held = holdings.get(asset) if isinstance(holdings.get(asset), Mapping) else {}
-        chosen = doc.get("chosen") if isinstance(doc.get("chosen"), Mapping) else None
+        held = as_mapping(holdings.get(asset))
+        chosen: Mapping[str, Any] | None = doc["chosen"] if isinstance(doc.get("chosen"), Mapping) else None
         if chosen is None and asset in latest:
             chosen = latest[asset]
         if chosen is not None:
             px, tier, age = num(chosen.get("px")), chosen.get("src"), _age(now, chosen.get("ts"))
         else:  # only the snapshot knows: its holding's price, tier and age
             px, tier, age = num(held.get("mark")), held.get("source") or NO_PRICE, num(held.get("price_age_s"))
-        obs = doc.get("sources") if isinstance(doc.get("sources"), Mapping) else {}
-        errors = doc.get("errors") if isinstance(doc.get("errors"), Mapping) else {}
+        obs = as_mapping(doc.get("sources"))
+        errors = as_mapping(doc.get("errors"))
         spread = num(doc.get("spread_pct"))
         row = {
             "asset": html.Strong(asset), "market": text_or_none(doc.get("market")) or DASH,
@@ -100,13 +101,13 @@ def market_rows(latest: dict[str, dict], by_symbol: Mapping[str, Any], sources: 
     # An asset's market counts only when it has a mark: many assets (XAUT, USDC) have no perpetual.
     markets = set(by_symbol) | {d["market"] for d in sources.values()
                                 if isinstance(d.get("market"), str) and d["market"] in latest}
-    positions = nav.get("positions") if isinstance(nav.get("positions"), list) else []
+    positions = as_list(nav.get("positions"))
     markets |= {p.get("symbol") for p in positions if isinstance(p, Mapping) and isinstance(p.get("symbol"), str)}
     markets |= {s for s, obs in latest.items() if obs["src"] == MARK and s not in sources and len(s) > 5}
     rows = []
     for market in sorted(m for m in markets if m):
         mark = latest.get(market)
-        atr = by_symbol.get(market) if isinstance(by_symbol.get(market), Mapping) else {}
+        atr = as_mapping(by_symbol.get(market))
         regime = atr.get("regime") if isinstance(atr.get("regime"), str) else None
         rows.append({
             "market": html.Strong(market),
@@ -131,7 +132,7 @@ def content(now: float) -> list:
     kpis = data.load_kpis()
     nav = data.current_nav().doc
     by_symbol = sub(kpis, "atr", "by_symbol")
-    by_symbol = by_symbol if isinstance(by_symbol, Mapping) else {}
+    by_symbol = as_mapping(by_symbol)
     problem = data.redis_status()
     out = []
     if problem:
@@ -140,7 +141,8 @@ def content(now: float) -> list:
     out += [
         c.card("intel-assets", "Off-exchange assets: price, tier, sources", c.table(
             [("asset", "asset"), ("market", "market"), ("price", "price USD"), ("tier", "priced by"),
-             ("age", "age"), *((t, TIER_LABELS[t]) for t in TIERS), ("spread", "spread"), ("diverged", "divergence"), ("depeg", "depeg")],
+             ("age", "age"), *((t, TIER_LABELS[t]) for t in TIERS), ("spread", "spread"),
+             ("diverged", "divergence"), ("depeg", "depeg")],
             asset_rows(sources, latest, nav, now), "intel-assets-table")),
         c.card("intel-markets", "Futures markets: mark and ATR regime", c.table(
             [("market", "market"), ("mark", "mark"), ("age", "mark age"), ("atr", "ATR"), ("atr_pct", "ATR %"),

@@ -19,6 +19,7 @@ from services.dashboard import components as c
 from services.dashboard import context, data
 from services.dashboard.views import (
     DASH,
+    as_mapping,
     KPIS_STALE_S,
     NO_DATA,
     SNAPSHOT_STALE_S,
@@ -148,7 +149,7 @@ def nav_card(d: OverviewData) -> dbc.Card:
     body = [
         c.big_value(fmt_usd(nav.get("nav_total")), "overview-nav-value"),
         html.Div([c.source_badge(source, "overview-nav-source"),
-                  html.Span(SOURCE_NOTES.get(source, ""), className="small text-muted")], className="mb-1"),
+                  html.Span(SOURCE_NOTES.get(source or "", ""), className="small text-muted")], className="mb-1"),
         html.Div(f"account data age: {fmt_age(nav.get('nav_age_s'))}", id="overview-nav-age",
                  className="small"),
         html.Div(f"snapshot #{seq} at {c.when(nav.get('ts'))} UTC "
@@ -173,7 +174,7 @@ def aum_card(d: OverviewData) -> dbc.Card:
                          className="text-muted")
     else:
         local = html.Div(fmt_ccy(total * d.fx, d.ccy), id="overview-aum-display", className="ns-mid-value")
-    holdings = aum.get("offexchange") if isinstance(aum.get("offexchange"), dict) else {}
+    holdings = as_mapping(aum.get("offexchange"))
     body = [
         c.big_value(fmt_usd(total), "overview-aum-value"),
         local,
@@ -348,7 +349,7 @@ def refresh(_n: int, shown: dict | None):
         if shown.get(name) != key:
             shown[name] = key
             out[name] = render()
-    history = no_update
+    history: Any = no_update
     try:
         head = data.history_head()
     except data.RedisDown:

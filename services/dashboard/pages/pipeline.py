@@ -16,7 +16,7 @@ from dash import Input, Output, callback, dcc, html
 
 from services.dashboard import components as c
 from services.dashboard import context, data
-from services.dashboard.views import DASH, HEARTBEAT_LATE_S, fmt_age, fmt_num, num
+from services.dashboard.views import DASH, HEARTBEAT_LATE_S, as_mapping, fmt_age, fmt_num, num
 
 dash.register_page(__name__, path="/pipeline", name="Pipeline", title="navstream · Pipeline", order=1)
 
@@ -37,7 +37,7 @@ def service_rows(heartbeats: dict[str, dict], now: float) -> list[dict[str, Any]
             status = str(hb.get("status") or "ok")
             if age is not None and age > HEARTBEAT_LATE_S:
                 status = "late"
-        counters = hb.get("counters") if isinstance(hb.get("counters"), dict) else {}
+        counters = as_mapping(hb.get("counters"))
         gauges = {k: v for k, v in hb.items()
                   if k not in ("service", "pid", "ts", "status", "last_error", "last_error_ts", "counters")}
         detail = ", ".join(f"{k}={v}" for k, v in sorted({**counters, **gauges}.items())) or DASH

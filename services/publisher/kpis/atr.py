@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from dataclasses import dataclass
 
 from shared.contracts.bars import Bar
@@ -38,7 +39,7 @@ class MarketAtr:
 
 def true_ranges(bars: Sequence[Bar]) -> list[float]:
     return [max(cur.high - cur.low, abs(cur.high - prev.close), abs(cur.low - prev.close))
-            for prev, cur in zip(bars, bars[1:])]
+            for prev, cur in pairwise(bars)]
 
 
 def market_atr(bars: Sequence[Bar], period: int, thresholds: AtrThresholds) -> MarketAtr:

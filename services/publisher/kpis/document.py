@@ -1,4 +1,5 @@
-"""kpis_v7.json: nested and flat forms of the same numbers (docs/architecture.md, shared/contracts/schemas/kpis.v7.schema.json)."""
+"""kpis_v7.json: nested and flat forms of the same numbers (docs/architecture.md; the schema is
+shared/contracts/schemas/kpis.v7.schema.json)."""
 
 from __future__ import annotations
 
