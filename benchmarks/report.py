@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.dashboard.views import sub as _get   # the one safe walk into a JSON document
+
 SERVICES_WITH_RSS_TARGET = ("marketsim", "nav", "publisher", "dashboard")
 
 
@@ -18,14 +20,6 @@ class Target:
     higher_is_better: bool
     value: Callable[[dict], float | None]
     note: Callable[[dict], str] = lambda _r: ""
-
-
-def _get(doc: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(key)
-    return doc
 
 
 def _max_rss(result: dict) -> float | None:

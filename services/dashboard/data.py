@@ -9,7 +9,7 @@ ago), so a dead or frozen Redis never makes a page wait. Shaping for display is 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,41 +266,43 @@ def _stats_doc(info: StreamInfo) -> dict:
 
 # --- prices (Intel page) -----------------------------------------------------------------
 
-def load_prices(source: StateSource | None = None) -> dict[str, dict]:
-    """hedge:prices:latest as sym -> {px, src, ts, diverged}; bad fields skipped (logged once)."""
-    src = source or default_source()
+def _decoded_hash(src: StateSource, key: str, decode: Callable[[str, bytes, str], dict]) -> dict[str, dict]:
+    """Every field of hash `key` through `decode(field, value, where)`; {} when Redis is down.
+    A field that does not decode is left out (and logged once)."""
     try:
-        raw = src.call(lambda r: r.hgetall(src.keys.prices_latest))
+        raw = src.call(lambda r: r.hgetall(key))
     except RedisDown:
         return {}
     out = {}
-    for sym, value in raw.items():
+    for name, value in ((_s(f), v) for f, v in raw.items()):
+        where = f"{key} {name}"
         try:
-            obs = decode_latest(sym, value)
+            out[name] = decode(name, value, where)
         except ContractError as exc:
-            src.warn_once(f"latest {_s(sym)}", f"{src.keys.prices_latest} {_s(sym)}: {exc}; not shown")
+            message = str(exc) if str(exc).startswith(where) else f"{where}: {exc}"
+            src.warn_once(where, f"{message}; not shown")
             continue
-        out[obs.sym] = {"px": obs.px, "src": obs.src, "ts": obs.ts, "diverged": obs.diverged}
+        src.read_ok(where)
     return out
+
+
+def _latest_doc(sym: str, value: bytes, _where: str) -> dict:
+    obs = decode_latest(sym, value)
+    return {"px": obs.px, "src": obs.src, "ts": obs.ts, "diverged": obs.diverged}
+
+
+def load_prices(source: StateSource | None = None) -> dict[str, dict]:
+    """hedge:prices:latest as sym -> {px, src, ts, diverged}; bad fields skipped (logged once)."""
+    src = source or default_source()
+    return _decoded_hash(src, src.keys.prices_latest, _latest_doc)
 
 
 def load_price_sources(source: StateSource | None = None) -> dict[str, dict]:
     """hedge:prices:sources as asset -> provenance document (pricer's per-source observations)."""
     src = source or default_source()
-    try:
-        raw = src.call(lambda r: r.hgetall(src.keys.prices_sources))
-    except RedisDown:
-        return {}
-    out = {}
-    for asset, value in raw.items():
-        where = f"{src.keys.prices_sources} {_s(asset)}"
-        try:
-            out[_s(asset)] = dict(decode_provenance(value, where))
-        except ContractError as exc:
-            src.warn_once(where, f"{exc}; ignoring it")
-            continue
-        src.read_ok(where)
-    return dict(sorted(out.items()))
+    docs = _decoded_hash(src, src.keys.prices_sources,
+                         lambda _asset, value, where: dict(decode_provenance(value, where)))
+    return dict(sorted(docs.items()))
 
 
 def redis_status(source: StateSource | None = None) -> str:

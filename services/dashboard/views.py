@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from shared.contracts.vocabulary import NO_PRICE, SNAPSHOT_SOURCES, TIER_LABELS, TIERS, fx_pair
 
+T = TypeVar("T")
 DASH = "–"
 NO_DATA = "no data yet"
 
@@ -178,20 +179,18 @@ def fx_rate(nav: Mapping[str, Any], ccy: str) -> float | None:
     return rate if rate is not None and rate > 0 else None
 
 
+def _first(convert: Callable[[Any], T | None], values: tuple[Any, ...]) -> T | None:
+    return next((v for v in map(convert, values) if v is not None), None)
+
+
 def first_number(*values: Any) -> float | None:
-    for value in values:
-        v = num(value)
-        if v is not None:
-            return v
-    return None
+    """The first of `values` that is a finite number."""
+    return _first(num, values)
 
 
 def first_text(*values: Any) -> str | None:
-    for value in values:
-        t = text_or_none(value)
-        if t is not None:
-            return t
-    return None
+    """The first of `values` that is a non-empty string."""
+    return _first(text_or_none, values)
 
 
 def kpi_fields(kpis: Mapping[str, Any]) -> dict[str, Any]:
