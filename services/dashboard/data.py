@@ -170,15 +170,19 @@ def _flat_float(raw: Any) -> float | None:
         return None
 
 
+def _newest_entries(src: StateSource, stream: str, count: int) -> list:
+    """The newest `count` entries of `stream`, newest first; [] when Redis is down."""
+    try:
+        return src.call(lambda r: r.xrevrange(stream, "+", "-", count=count))
+    except RedisDown:
+        return []
+
+
 def load_history(source: StateSource | None = None, count: int = HISTORY_POINTS) -> list[dict]:
     """hedge:nav:1m as points {id, ts, nav_total, aum_total, dd_pct, ...}, oldest first; [] if none."""
     src = source or default_source()
-    try:
-        entries = src.call(lambda r: r.xrevrange(src.keys.nav_history, "+", "-", count=count))
-    except RedisDown:
-        return []
     points = []
-    for entry_id, fields in reversed(entries):
+    for entry_id, fields in reversed(_newest_entries(src, src.keys.nav_history, count)):
         ts = _flat_float(_field(fields, "ts"))
         if ts is None or not 0 < ts < MAX_EPOCH_S:
             continue
@@ -200,12 +204,8 @@ def history_head(source: StateSource | None = None) -> str | None:
 def load_fills(source: StateSource | None = None, count: int = 50) -> list[Fill]:
     """The newest `count` router fills, newest first; malformed entries are skipped (and logged once)."""
     src = source or default_source()
-    try:
-        entries = src.call(lambda r: r.xrevrange(src.keys.fills, "+", "-", count=count))
-    except RedisDown:
-        return []
     fills = []
-    for entry_id, fields in entries:
+    for entry_id, fields in _newest_entries(src, src.keys.fills, count):
         try:
             fills.append(decode_fill(fields))
         except ContractError as exc:
