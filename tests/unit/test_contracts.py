@@ -4,16 +4,20 @@ when the data is bad."""
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 
 from services.pricer.assemble import ANY, Observed, assemble_round
 from services.pricer.chain import Quote
+from shared.contracts import SCHEMAS_DIR
 from shared.contracts.bars import Bar, bar_from_json, bar_to_json, decode_bar, encode_bar
 from shared.contracts.kpi_state import KpiState, decode_kpi_state, encode_kpi_state
 from shared.contracts.manual_nav import ManualNav, decode_manual_nav, encode_manual_nav
 from shared.contracts.provenance import decode_provenance, encode_provenance
 from shared.contracts.stream_ids import entry_pos
+from shared.contracts.vocabulary import NO_PRICE, POSITION_SIDES, SNAPSHOT_SOURCES, TIERS
 from shared.errors import ContractError
 from tests.unit.test_pricer_assemble import HOLDINGS, NOW, POLICY, avg_costs
 
@@ -76,3 +80,11 @@ def test_stream_ids_order_by_time_then_sequence():
     assert entry_pos(b"1700000000000-5") < entry_pos("1700000000000-12") < entry_pos(b"1700000000001-0")
     with pytest.raises(ValueError):
         entry_pos(b"junk")
+
+
+def test_the_schemas_speak_the_vocabulary():
+    """A new tier, snapshot source or side is a vocabulary change; the schema must follow it."""
+    schema = json.loads((SCHEMAS_DIR / "nav.v7.schema.json").read_text())
+    assert schema["$defs"]["holding"]["properties"]["source"]["enum"] == [*TIERS, NO_PRICE]
+    assert schema["$defs"]["position"]["properties"]["side"]["enum"] == list(POSITION_SIDES)
+    assert set(schema["properties"]["source"]["enum"]) <= set(SNAPSHOT_SOURCES)
