@@ -24,6 +24,7 @@ from services.dashboard.views import num
 from shared.contracts.fills import Fill, decode_fill
 from shared.contracts.health import decode_heartbeat
 from shared.contracts.history import HISTORY_VALUES
+from shared.contracts.positions import positions_of
 from shared.contracts.prices import decode_latest
 from shared.contracts.provenance import decode_provenance
 from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
@@ -128,9 +129,7 @@ def load_kpis(state_dir: str | Path | None = None, source: StateSource | None = 
 def load_positions(state_dir: str | Path | None = None, source: StateSource | None = None) -> list[dict]:
     """Positions from hedge:state:positions or positions.json; [] if none."""
     src = source or default_source()
-    doc = read_state(src.keys.state_positions, POSITIONS_FILE, state_dir, src).doc
-    positions = doc.get("positions")
-    return [p for p in positions if isinstance(p, dict)] if isinstance(positions, list) else []
+    return positions_of(read_state(src.keys.state_positions, POSITIONS_FILE, state_dir, src).doc)
 
 
 def current_nav(source: StateSource | None = None, live: LiveState | None = None) -> Loaded:

@@ -14,6 +14,7 @@ from shared.contracts.history import history_point
 from services.publisher.kpis.atr import AtrThresholds, market_atr, portfolio_regime
 from shared.contracts.bars import Bar
 from shared.contracts.kpi_state import KpiState
+from shared.contracts.positions import positions_document
 from services.publisher.kpis.bars import fold_marks, minute_of
 from services.publisher.kpis.document import build_kpis_document
 from services.publisher.kpis.drawdown import DrawdownThresholds, compute_drawdown
@@ -24,7 +25,6 @@ from services.publisher.snapshot import (
     AcceptedSnapshot,
     position_marks,
     position_weights,
-    positions_document,
 )
 
 

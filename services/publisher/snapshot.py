@@ -109,6 +109,3 @@ def position_weights(doc: Mapping[str, Any]) -> dict[str, float | None]:
     return weights
 
 
-def positions_document(doc: Mapping[str, Any]) -> dict:
-    """positions.json: the snapshot's time and the same position objects as nav.json."""
-    return {"ts": doc["ts"], "positions": doc["positions"]}

@@ -11,13 +11,13 @@ import orjson
 import pytest
 
 from shared.contracts.nav import validate_nav_document
+from shared.contracts.positions import positions_document
 from shared.errors import ContractError
 from services.publisher.snapshot import (
     accept_snapshot,
     entry_seq,
     position_marks,
     position_weights,
-    positions_document,
     read_snapshot,
 )
 from tests.documents import T0, make_snapshot, nav_entry
