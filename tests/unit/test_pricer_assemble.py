@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.pricer.assemble import ANY, Observed, Policy, assemble_round
-from services.pricer.chain import TIERS, Quote, TierLimits
+from services.pricer.chain import Quote, TierLimits
+from shared.contracts.vocabulary import TIERS
 from shared.contracts.prices import decode_latest, encode_latest
 from shared.holdings import Holding
 
