@@ -103,7 +103,7 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass  # not Linux: the model stays "unknown"
-    from services.harness import redis_server_binary
+    from services.supervisor import redis_server_binary
     version = subprocess.run([redis_server_binary(), "--version"], capture_output=True, text=True).stdout
     redis_version = next((w.split("=", 1)[1] for w in version.split() if w.startswith("v=")), version.strip())
     return {

