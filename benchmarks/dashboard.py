@@ -65,21 +65,23 @@ def measure_callbacks(redis_url: str, dashboard_state_dir: Path, runs: int, time
 def callbacks_in_this_process(redis_url: str, dashboard_state_dir: Path, runs: int) -> dict:
     """The Overview's server-side cost, calling the page module's functions directly."""
     from services.dashboard.app import create_app
-    from services.dashboard.live import CACHE, LiveFeed
+    from services.dashboard.context import current
+    from services.dashboard.live import LiveFeed
 
     settings = Settings(redis_url=redis_url, dashboard_state_dir=dashboard_state_dir, display_currency="ZAR")
-    create_app(settings)  # registers the pages; also points the data loaders at this Redis
+    create_app(settings)  # registers the pages; its context points the data loaders at this Redis
+    cache = current().live  # the app's live cache, which the pages read
     overview = importlib.import_module("services.dashboard.pages.overview")
 
     r = redis.Redis.from_url(redis_url)
     if not r.xrevrange(KEYS.nav, count=1):
         raise RuntimeError("dashboard benchmark: hedge:nav is empty; nothing to show")
     # The dashboard's own feed thread keeps the newest hedge:nav snapshot in the live cache.
-    feed = LiveFeed(connect(redis_url, name="navstream-bench-dashboard-feed"), KEYS, CACHE)
+    feed = LiveFeed(connect(redis_url, name="navstream-bench-dashboard-feed"), KEYS, cache)
     gc.freeze()  # as the dashboard's main() does once the app is built
     feed.start()
     deadline = time.monotonic() + 10.0
-    while CACHE.get().snapshot is None:
+    while cache.get().snapshot is None:
         if time.monotonic() > deadline:
             raise RuntimeError("dashboard benchmark: the live feed read no snapshot from hedge:nav in 10 s")
         time.sleep(0.01)
@@ -87,8 +89,8 @@ def callbacks_in_this_process(redis_url: str, dashboard_state_dir: Path, runs: i
     def new_snapshot() -> None:
         """A new snapshot as the feed delivers it: a freshly decoded document in the live cache (the
         page keeps per-document work, such as the donut slices, until the document changes)."""
-        st = CACHE.get()
-        CACHE.put(orjson.loads(orjson.dumps(st.snapshot)), st.entry_id, time.time())
+        st = cache.get()
+        cache.put(orjson.loads(orjson.dumps(st.snapshot)), st.entry_id, time.time())
 
     shown: dict = {}
 
@@ -98,7 +100,7 @@ def callbacks_in_this_process(redis_url: str, dashboard_state_dir: Path, runs: i
         shown.update(overview.refresh(1, {})[-1])
 
     overview.layout()  # warm-up (imports, first figure)
-    doc = CACHE.get().snapshot
+    doc = cache.get().snapshot
     out = {
         "holdings": len(doc["aum"]["offexchange"]),
         "runs": runs,

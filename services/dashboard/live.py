@@ -1,6 +1,6 @@
 """Live NAV feed: a background thread follows hedge:nav and keeps the newest snapshot in memory.
 
-Pages poll `CACHE` (dcc.Interval) instead of Redis, so a new snapshot shows within
+Pages poll the app's LiveCache (context.py; dcc.Interval) instead of Redis, so a new snapshot shows within
 about a second of being published and a Redis outage never blocks a page. The thread
 also writes the dashboard's heartbeat (hedge:health:dashboard).
 """
@@ -60,9 +60,6 @@ class LiveCache:
         with self._lock:
             s = self._state
             self._state = LiveState(s.snapshot, s.entry_id, s.received_at, s.version, False, error)
-
-
-CACHE = LiveCache()
 
 
 class LiveFeed(threading.Thread):
