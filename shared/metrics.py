@@ -30,6 +30,8 @@ SNAPSHOTS = Counter("navstream_snapshots_total", "NAV snapshots published, by so
 NAV = Gauge("navstream_nav_total_usd", "Futures NAV (wallet + unrealised PnL), USD; NaN when unknown")
 AUM = Gauge("navstream_aum_total_usd", "AUM (NAV + off-exchange holdings), USD; NaN when unknown")
 NAV_AGE = Gauge("navstream_nav_age_seconds", "Age of the account data behind nav_total; NaN when unknown")
+RECON_BREAKS = Gauge("navstream_recon_breaks", "Account assets whose wallet moved more than their income records "
+                     "explain (beyond RECON_TOLERANCE_USD)")
 STATE_WRITES = Counter("navstream_state_writes_total", "State documents written by the publisher", ["result"])
 ERRORS = Counter("navstream_errors_total", "Errors a service handled, by kind", ["service", "kind"])
 

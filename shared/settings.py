@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     coingecko_update_lag_s: float = Field(120.0, ge=0)   # CoinGecko refreshes slowly: accept this much beyond its TTL
     fx_fallback_rates: dict[str, float] = {"ZAR": 18.0}
     manual_nav: float | None = None
+    # --- exchange accounts (services/nav/accounts.py; README "Exchange accounts") ---
+    accounts_file: Path = Path("config/accounts.json")
+    recon_tolerance_usd: float = Field(1.0, ge=0)
     marketsim_seed: int = 7
     marketsim_host: str = "127.0.0.1"   # where clients reach marketsim (compose: "marketsim")
     marketsim_bind: str = "127.0.0.1"   # where marketsim listens (compose: "0.0.0.0")
