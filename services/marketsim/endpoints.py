@@ -122,6 +122,12 @@ def account_v2(snap: Snapshot, _params: Params, rf: RequestFaults) -> Reply:
     return Reply(200, binance.account(snap.account, _ms(snap.now), rf.modes_for, v2=True))
 
 
+def account_config(_snap: Snapshot, _params: Params, _rf: RequestFaults) -> Reply:
+    """GET /fapi/v1/accountConfig: the simulated account is single-asset, one-way (nav reads its mode here)."""
+    return Reply(200, {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
+                       "dualSidePosition": False, "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1})
+
+
 def _positions(snap: Snapshot, params: Params, rf: RequestFaults, *, v2: bool) -> Reply:
     rows = binance.position_risk(snap.account, _ms(snap.now), rf.modes_for, v2=v2)
     if params.get("symbol"):
@@ -220,6 +226,7 @@ ROUTES: dict[str, Endpoint] = {
     "/fapi/v1/premiumIndex": Endpoint("mark", _F, _binance_named(_FUTURES_BY_MARKET), premium_index),
     "/fapi/v3/account": Endpoint("account", _F, _none, account_v3, private=True),
     "/fapi/v2/account": Endpoint("account", _F, _none, account_v2, private=True),
+    "/fapi/v1/accountConfig": Endpoint("account", (), _none, account_config, private=True),
     "/fapi/v3/positionRisk": Endpoint("account", _F, _none, position_risk_v3, private=True),
     "/fapi/v2/positionRisk": Endpoint("account", _F, _none, position_risk_v2, private=True),
     "/fapi/v3/balance": Endpoint("account", (), _none, futures_balance, private=True),
