@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import services.nav.inputs as nav_inputs_module
 import services.nav.loop as nav_loop_module
 from services.marketsim.client import clear_faults, set_fault
 from services.nav.loop import NavLoop
@@ -43,8 +44,9 @@ FLAT_FIELDS = {b"seq", b"ts", b"nav_total", b"aum_total", b"nav_age_s", b"source
 
 @pytest.fixture
 def nav_env(env: dict[str, str]) -> dict[str, str]:
+    # No accounts file: the one account `main` (the multi-account cases are in test_nav_accounts.py).
     env = dict(env, PRICE_INTERVAL_S="0.2", ACCOUNT_INTERVAL_S="0.5", SOURCE_TIMEOUT_S="1",
-               MARKETSIM_FILL_INTERVAL_S="0")
+               MARKETSIM_FILL_INTERVAL_S="0", ACCOUNTS_FILE=env["STATE_DIR"] + "/no-accounts.json")
     return env
 
 
@@ -183,7 +185,7 @@ def test_startup_without_any_exchange_has_nulls_and_flat_fields(r, nav_env, serv
     assert set(doc["aum"]["offexchange"]) == {"BTC", "XAUT", "USDC"}
     assert doc["positions"] == [] and doc["status"]["degraded"]
     assert any("no account data yet" in x for x in doc["status"]["reasons"])
-    assert any(x.startswith("account: fetch_balance: unreachable") for x in doc["status"]["reasons"])
+    assert any(x.startswith("account: GET /fapi/v3/account: unreachable") for x in doc["status"]["reasons"])
     # what a user sees with redis-cli: XREAD COUNT 5 STREAMS hedge:nav 0
     ((stream, entries),) = r.xread({KEYS.nav: "0"}, count=5)
     assert stream == KEYS.nav.encode() and len(entries) == 5
@@ -380,7 +382,7 @@ def test_one_step_reads_a_whole_round_of_thousands_of_prices_into_one_snapshot(r
 
 
 def test_a_step_reads_at_most_max_batch_entries(r, nav_loop, monkeypatch):
-    monkeypatch.setattr(nav_loop_module, "MAX_BATCH", 2000)
+    monkeypatch.setattr(nav_inputs_module, "MAX_BATCH", 2000)
     push_round(r, 3000, 100.0)
     nav_loop.step()
     assert r.xpending(KEYS.prices, GROUP_NAV)["pending"] == 0

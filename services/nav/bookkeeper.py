@@ -1,0 +1,109 @@
+"""One account's income ledger and reconciliation, kept in Redis so a restart neither repeats nor loses.
+
+After each good account poll the poller hands the snapshot here. When a wallet moved (or a
+minute passed) the new income records are read (services/nav/income.py), the wallets are
+reconciled against them (services/nav/recon.py), and then, in ONE MULTI: every new record is
+XADDed to `hedge:income`, the cursor goes to `hedge:income:cursor` and the reconciliation state
+to `hedge:recon:state`. If the read or the write fails, nothing moved: the next poll reads the
+same records again, so each is written once (unique by account + type + tran_id).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis
+
+from shared.contracts.income import encode_income
+from shared.errors import ContractError, SourceError
+from shared.keys import Keys
+from shared.redis_io import RedisUnavailable
+
+from services.nav import income, recon
+from services.nav.model import AccountSnapshot
+
+log = logging.getLogger("nav.income")
+
+READ_EVERY_S = 60.0          # read even when no wallet moved, to catch records that net to zero
+INCOME_STREAM_MAXLEN = 1_000_000   # the record: trimmed only far beyond what the ledger lags
+
+
+@dataclass(frozen=True, slots=True)
+class BookResult:
+    residuals: dict[str, float]
+    error: str | None
+    written: int = 0
+
+
+class IncomeBook:
+    """Reads, reconciles and records one account's income; `update()` after every good poll."""
+
+    def __init__(self, account: str, call: income.Call, r: redis.Redis, keys: Keys,
+                 lookback_ms: int = income.LOOKBACK_MS) -> None:
+        self.account = account
+        self.call = call
+        self.r = r
+        self.keys = keys
+        self.lookback_ms = lookback_ms
+        self.cursor: income.Cursor | None = None
+        self.state: recon.ReconState | None = None
+        self._loaded = False
+        self._last_read = -float("inf")   # monotonic
+        self._last_rows: tuple[tuple[str, float, int], ...] = ()
+
+    def update(self, snap: AccountSnapshot) -> BookResult:
+        """Read what is new if it is due, reconcile, record; the residuals to report and any error."""
+        try:
+            self._load()
+        except RedisUnavailable as exc:
+            return self._result(f"cannot load the income cursor from Redis ({exc}); will retry")
+        rows = tuple((a.asset, a.wallet, a.update_ms) for a in snap.assets)
+        due = self.state is None or rows != self._last_rows or time.monotonic() - self._last_read >= READ_EVERY_S
+        if not due:
+            return self._result(None)
+        try:
+            fresh, cursor = income.read_new(self.call, self.account, self.cursor or self._first_cursor())
+        except SourceError as exc:
+            return self._result(exc.detail)
+        state = recon.start(snap.assets, fresh) if self.state is None else recon.reconcile(self.state, snap.assets, fresh)
+        try:
+            self._write(fresh, cursor, state)
+        except (*RedisUnavailable, redis.ResponseError) as exc:
+            return self._result(f"cannot record income in Redis ({exc}); nothing written, will read again")
+        self.cursor, self.state, self._last_rows = cursor, state, rows
+        self._last_read = time.monotonic()
+        if fresh:
+            log.info("account %s: %d new income record(s) on %s", self.account, len(fresh), self.keys.income)
+        return self._result(None, len(fresh))
+
+    def _result(self, error: str | None, written: int = 0) -> BookResult:
+        residuals = dict(self.state.residuals) if self.state is not None else {}
+        return BookResult(residuals, error, written)
+
+    def _first_cursor(self) -> income.Cursor:
+        return income.Cursor(max(0, int(time.time() * 1000) - self.lookback_ms))
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        raw_cursor = self.r.hget(self.keys.income_cursor, self.account)
+        raw_state = self.r.hget(self.keys.recon_state, self.account)
+        self._loaded = True
+        try:
+            self.cursor = income.decode_cursor(raw_cursor, f"{self.keys.income_cursor} {self.account}") \
+                if raw_cursor is not None else None
+            self.state = recon.decode_recon(raw_state, f"{self.keys.recon_state} {self.account}") \
+                if raw_state is not None else None
+        except ContractError as exc:
+            log.error("%s; starting the income cursor and reconciliation afresh", exc)
+            self.cursor = self.state = None
+
+    def _write(self, fresh: list, cursor: income.Cursor, state: recon.ReconState) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        for rec in fresh:
+            pipe.xadd(self.keys.income, encode_income(rec), maxlen=INCOME_STREAM_MAXLEN, approximate=True)
+        pipe.hset(self.keys.income_cursor, self.account, income.encode_cursor(cursor))
+        pipe.hset(self.keys.recon_state, self.account, recon.encode_recon(state))
+        pipe.execute()
