@@ -49,8 +49,13 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from services.marketsim import client
 
     base = _sim_base()
+    if args.sim_cmd == "transfer":
+        done = client.transfer(base, args.account, args.amount, args.asset, recorded=not args.unrecorded)
+        print(f"{done['account']}: {done['amount']:+,.8g} {done['asset']}; wallet now {done['wallet']:,.8g} "
+              + (f"(TRANSFER tranId {done['tran_id']})" if done["recorded"] else "(unrecorded: no income record)"))
+        return 0
     if args.sim_cmd == "fault":
-        active = client.set_fault(base, args.source, args.mode, args.symbol, args.delay)
+        active = client.set_fault(base, args.source, args.mode, args.symbol, args.delay, account=args.account)
     elif args.sim_cmd == "clear":
         active = client.clear_faults(base, args.source)
     else:
@@ -85,13 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--strict", action="store_true", help="a degraded service (fallback data) counts as unhealthy")
     st.set_defaults(func=_cmd_status)
 
-    sim = sub.add_parser("sim", help="inject faults into marketsim (sim mode)")
+    from services.marketsim.faults import MODES
+
+    sim = sub.add_parser("sim", help="inject faults and transfers into marketsim (sim mode)")
     sim_sub = sim.add_subparsers(dest="sim_cmd", required=True)
     fault = sim_sub.add_parser("fault", help="e.g. `navstream sim fault mark down` or `... coingecko 429 BTC`")
     fault.add_argument("source", choices=["mark", "spot", "coingecko", "account"])
-    fault.add_argument("mode", choices=["down", "slow", "429", "418", "zero", "stale", "delisted"])
+    fault.add_argument("mode", choices=list(MODES))
     fault.add_argument("symbol", nargs="?", help="only this asset or market (default: all)")
     fault.add_argument("--delay", type=float, default=None, help="seconds, for mode slow")
+    fault.add_argument("--account", help="source account only: just this account (e.g. sub1)")
+    transfer = sim_sub.add_parser("transfer", help="e.g. `navstream sim transfer main -1000 USDT`")
+    transfer.add_argument("account", help="simulated account (main, sub1)")
+    transfer.add_argument("amount", type=float, help="> 0 deposit, < 0 withdrawal")
+    transfer.add_argument("asset", help="USDT, USDC, ...")
+    transfer.add_argument("--unrecorded", action="store_true",
+                          help="change the wallet without a TRANSFER income record (a reconciliation break)")
     clear = sim_sub.add_parser("clear", help="clear all faults (or one source's)")
     clear.add_argument("source", nargs="?", choices=["mark", "spot", "coingecko", "account"])
     sim_sub.add_parser("faults", help="list active faults")

@@ -12,6 +12,8 @@ class MarketsimConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MARKETSIM_", frozen=True, extra="ignore", case_sensitive=False)
 
     fill_interval_s: float = Field(2.0, ge=0)   # 0 turns the fills generator off
+    # Binance funds perpetuals every 8 h; the simulator compresses time so a demo shows FUNDING_FEE income.
+    funding_interval_s: float = Field(60.0, ge=0)   # 0 turns funding off
 
 
 def load_config() -> MarketsimConfig:
