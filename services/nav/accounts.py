@@ -92,8 +92,9 @@ def resolve_keys(name: str, key_env: str, secret_env: str, mode: Mode,
 def _env_name(path: Path, name: str, entry: Mapping[str, object], field: str) -> str:
     value = entry.get(field)
     if not isinstance(value, str) or not _ENV_NAME.match(value):
-        raise ConfigError(f"accounts file {path}: {name}.{field} is {value!r:.40}; it must be the NAME of an "
-                          "environment variable (A-Z, 0-9, _), never a key")
+        # The value is not repeated: if it is not a variable name, it may well be the key itself.
+        raise ConfigError(f"accounts file {path}: {name}.{field} is not the NAME of an environment variable "
+                          "(A-Z, 0-9, _); the file must never hold a key")
     return value
 
 
