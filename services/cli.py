@@ -69,6 +69,13 @@ def _cmd_nav(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     r = _redis()
+    if args.nav_cmd == "explain":
+        from services.nav.bookkeeper import request_explanation
+
+        request_explanation(r, settings.keys, args.account, args.asset, args.note or "")
+        print(f"explanation recorded for account {args.account} {args.asset.upper()}; the nav service clears "
+              "that reconciliation break at its next poll and keeps the note with the reconciliation state")
+        return 0
     if args.nav_cmd == "set":
         set_manual_nav(r, settings.keys, args.value, args.note or "")
         print(f"manual NAV set to {args.value:,.2f} USD; snapshots now say source \"manual\" "
@@ -117,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     nav_set.add_argument("value", type=float)
     nav_set.add_argument("--note", help="why, shown to operators")
     nav_sub.add_parser("clear", help="return to live account data")
+    nav_explain = nav_sub.add_parser("explain", help="explain an account's reconciliation break (clears it)")
+    nav_explain.add_argument("account")
+    nav_explain.add_argument("asset")
+    nav_explain.add_argument("--note", required=True, help="what explains the wallet's movement")
     nav.set_defaults(func=_cmd_nav)
 
     sub.add_parser("bench", help="benchmark the pipeline (see BENCHMARKS.md; `navstream bench --help`)")

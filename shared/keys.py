@@ -88,6 +88,12 @@ class Keys:
         return f"{self.prefix}:recon:state"
 
     @property
+    def recon_explain(self) -> str:
+        """Hash: "<account>/<asset>" -> JSON `{note, ts}`, an operator's explanation of a break
+        (`navstream nav explain`); the nav service applies and removes it."""
+        return f"{self.prefix}:recon:explain"
+
+    @property
     def kpi_state(self) -> str:
         """Hash: publisher's KPI state that must survive restarts (drawdown peak, ...)."""
         return f"{self.prefix}:kpi:state"

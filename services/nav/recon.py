@@ -38,10 +38,21 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True)
+class Explained:
+    """An operator's explanation of a residual (`navstream nav explain`): kept with the state, for the record."""
+
+    asset: str
+    amount: float
+    note: str
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReconState:
     wallets: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     residuals: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     pending: tuple[Pending, ...] = ()
+    explained: tuple[Explained, ...] = ()
 
 
 def start(assets: Sequence[AssetBalance], records: Iterable[IncomeRecord]) -> ReconState:
@@ -86,12 +97,26 @@ def reconcile(state: ReconState, assets: Sequence[AssetBalance], records: Iterab
             residuals.pop(asset, None)
         else:
             residuals[asset] = left
-    return ReconState(MappingProxyType(wallets), MappingProxyType(residuals), tuple(still))
+    return ReconState(MappingProxyType(wallets), MappingProxyType(residuals), tuple(still), state.explained)
+
+
+KEEP_EXPLAINED = 200
+
+
+def explain(state: ReconState, asset: str, note: str, ms: int) -> ReconState:
+    """The operator explains an asset's residual: it is cleared, and what was explained is kept."""
+    if asset not in state.residuals:
+        return state
+    residuals = dict(state.residuals)
+    amount = residuals.pop(asset)
+    log = (*state.explained, Explained(asset, amount, note, ms))[-KEEP_EXPLAINED:]
+    return ReconState(state.wallets, MappingProxyType(residuals), state.pending, log)
 
 
 def encode_recon(state: ReconState) -> bytes:
     return orjson.dumps({"wallets": dict(state.wallets), "residuals": dict(state.residuals),
-                         "pending": [[p.asset, p.amount, p.ms] for p in state.pending]})
+                         "pending": [[p.asset, p.amount, p.ms] for p in state.pending],
+                         "explained": [[e.asset, e.amount, e.note, e.ms] for e in state.explained]})
 
 
 def decode_recon(raw: bytes | str, where: str) -> ReconState:
@@ -100,6 +125,7 @@ def decode_recon(raw: bytes | str, where: str) -> ReconState:
         wallets = {str(k): float(v) for k, v in doc["wallets"].items()}
         residuals = {str(k): float(v) for k, v in doc["residuals"].items()}
         pending = tuple(Pending(str(a), float(x), int(ms)) for a, x, ms in doc["pending"])
+        explained = tuple(Explained(str(a), float(x), str(n), int(ms)) for a, x, n, ms in doc.get("explained", []))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ContractError(f"{where}: not a reconciliation state ({exc})") from None
-    return ReconState(MappingProxyType(wallets), MappingProxyType(residuals), pending)
+    return ReconState(MappingProxyType(wallets), MappingProxyType(residuals), pending, explained)
