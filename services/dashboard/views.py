@@ -29,8 +29,10 @@ SOURCE_NOTES = {
     "cache": "cache: exchange unreachable, last good account data",
     "manual": "manual: operator-set NAV",
     "startup": "startup: no account data yet",
+    "partial": "partial: an account's value is unknown; NAV counts the others only",
 }
-SOURCE_COLORS = {"live": "success", "cache": "warning", "manual": "info", "startup": "secondary"}
+SOURCE_COLORS = {"live": "success", "cache": "warning", "manual": "info", "startup": "secondary",
+                 "partial": "danger"}
 TIER_NOTES = {
     "mark": "futures mark",
     "spot_cache": "fallback: cached spot",
