@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Mapping
 
+from shared.contracts.vocabulary import fx_pair
 from shared.errors import ConfigError
 from shared.holdings import HoldingsWatcher
 from shared.keys import GROUP_NAV
@@ -70,7 +71,7 @@ class NavLoop:
         self.settings = s
         self.limits = limits_for(s.price_interval_s, s.account_interval_s, s.source_timeout_s,
                                  s.spot_cache_ttl_s, s.coingecko_ttl_s, s.recon_tolerance_usd)
-        self.fx_pairs = (f"USD{s.display_currency}",)
+        self.fx_pairs = (fx_pair(s.display_currency),)
         self.reader = GroupReader(self.r, [self.keys.prices], GROUP_NAV, f"nav-{socket.gethostname()}",
                                   count=1000, block_ms=int(MAX_BLOCK_S * 1000))
         self.log_once = OnceLog(self.log)
