@@ -170,7 +170,12 @@ def value_assets(label: str, rows: Sequence[AssetBalance], moved: Mapping[str, f
     out: dict[str, dict] = {}
     reasons: list[str] = []
     for row in sorted(rows, key=lambda a: a.asset):
-        entry = _asset_entry(row, finite_or_none(row.upnl + moved.get(row.asset, 0.0)) or 0.0, usd[row.asset])
+        upnl = finite_or_none(row.upnl + moved.get(row.asset, 0.0))
+        if upnl is None:   # the marks moved it out of range: the exchange's own figure, said so
+            upnl = row.upnl
+            reasons.append(f"{label}: {row.asset} uPnL at the latest marks is not a finite number; "
+                           "using the exchange's uPnL from the last poll")
+        entry = _asset_entry(row, upnl, usd[row.asset])
         out[row.asset] = entry
         if entry["usd_value"] is None:
             reasons.append(f"{label}: no USD price for {row.asset} (wallet {row.wallet:g}, uPnL {entry['upnl']:g}); "
