@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.contracts.prices import PriceObservation
 from shared.contracts.vocabulary import PAR_SOURCE, TIERS, USD_PAR_ASSET
@@ -100,7 +101,7 @@ def value_position(pos: AccountPosition, prices: Mapping[str, PriceObservation],
     mark, mark_ts = finite_or_none(pos.mark_price), account_ts
     if mark is not None and mark <= 0:
         mark = None
-    if usable_price(obs) and (mark is None or obs.ts >= account_ts):
+    if obs is not None and usable_price(obs) and (mark is None or obs.ts >= account_ts):
         mark, mark_ts = obs.px, obs.ts
     sign = 1.0 if pos.side == "LONG" else -1.0
     if mark is not None:
@@ -191,7 +192,7 @@ def multi_assets_check(label: str, snap: AccountSnapshot, usd: Mapping[str, UsdP
     total = snap.margin_balance
     if snap.mode != "multi_assets" or total is None:
         return []
-    values = [(a.wallet + a.upnl) * usd[a.asset].px for a in snap.assets if usd[a.asset].px is not None]
+    values = [(a.wallet + a.upnl) * px for a in snap.assets if (px := usd[a.asset].px) is not None]
     if len(values) != len(snap.assets):
         return []   # an unpriced asset is reported already
     ours = sum(values)
@@ -249,7 +250,7 @@ def value_account(name: str, state: AccountState, prices: Mapping[str, PriceObse
     source, age, reasons = account_basis(state, label, now, limits)
     snap = state.last_good
     if snap is None:
-        entry = {"mode": None, "source": source, "age_s": None, "nav_usd": None, "assets": {}, "reasons": reasons,
+        entry: dict[str, Any] = {"mode": None, "source": source, "age_s": None, "nav_usd": None, "assets": {}, "reasons": reasons,
                  "recon_breaks": []}
         return AccountValue(name, source, None, None, entry, [], reasons)
     needed = {a.asset for a in snap.asset_rows()} | {p.margin_asset for p in snap.positions} | set(state.residuals)

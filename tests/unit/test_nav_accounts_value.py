@@ -60,7 +60,7 @@ def test_nav_total_is_the_sum_of_known_accounts_and_every_unknown_one_is_named(a
         assert any(r.startswith("partial:") and all(n in r for n in unknown) for r in doc["status"]["reasons"])
     if doc["source"] == "live":
         assert not unknown and all(a["source"] == "live" for a in block.values())
-    for name, acc in block.items():
+    for acc in block.values():
         for reason in acc["reasons"]:
             assert reason in doc["status"]["reasons"]
         for asset in acc["recon_breaks"]:
