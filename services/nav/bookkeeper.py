@@ -69,9 +69,11 @@ class IncomeBook:
             return self._result(None)
         fresh: list = []
         cursor, state = self.cursor, self.state
+        gap = None
         if due or state is None:
+            start, gap = self._start_cursor()
             try:
-                fresh, cursor = income.read_new(self.call, self.account, self.cursor or self._first_cursor())
+                fresh, cursor = income.read_new(self.call, self.account, start)
             except SourceError as exc:
                 return self._result(exc.detail)
             state = recon.start(snap.assets, fresh) if state is None else recon.reconcile(state, snap.assets, fresh)
@@ -88,7 +90,17 @@ class IncomeBook:
             log.info("account %s: %d new income record(s) on %s", self.account, len(fresh), self.keys.income)
         for asset, note, _ms in explanations.values():
             log.warning("account %s: reconciliation of %s explained by the operator: %s", self.account, asset, note)
-        return self._result(None, len(fresh))
+        return self._result(gap, len(fresh))
+
+    def _start_cursor(self) -> tuple[income.Cursor, str | None]:
+        """Where this read starts, and a note when the cursor is older than Binance keeps (a gap)."""
+        first = self._first_cursor()
+        if self.cursor is None:
+            return first, None
+        if self.cursor.start_ms < first.start_ms:
+            return first, (f"income history: the last record read is older than Binance keeps (three months); "
+                           f"records between {self.cursor.start_ms} and {first.start_ms} ms may be missing")
+        return self.cursor, None
 
     def _explanations(self) -> dict[str, tuple[str, str, int]]:
         """This account's pending operator explanations: field -> (asset, note, ms)."""
