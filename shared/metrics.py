@@ -31,6 +31,11 @@ NAV = Gauge("navstream_nav_total_usd", "Futures NAV (wallet + unrealised PnL), U
 AUM = Gauge("navstream_aum_total_usd", "AUM (NAV + off-exchange holdings), USD; NaN when unknown")
 NAV_AGE = Gauge("navstream_nav_age_seconds", "Age of the account data behind nav_total; NaN when unknown")
 STATE_WRITES = Counter("navstream_state_writes_total", "State documents written by the publisher", ["result"])
+BINANCE_USED_WEIGHT = Gauge("navstream_binance_used_weight",
+                            "Binance's X-MBX-USED-WEIGHT-1M of the last answer: request weight this IP used "
+                            "in the current minute (limit 2400 on USD-M)", ["api"])
+LISTING_RELOADS = Counter("navstream_listing_reloads_total", "Exchange listings (exchangeInfo) the pricer loaded",
+                          ["source"])
 ERRORS = Counter("navstream_errors_total", "Errors a service handled, by kind", ["service", "kind"])
 
 

@@ -2,8 +2,8 @@
 
 `CcxtAccount.fetch()` reads the wallet/margin balance (fetch_balance, raw `info`
 fields totalWalletBalance / totalMarginBalance, USD) and open positions
-(fetch_positions). ccxt exceptions become shared.errors in one place
-(`ccxt_errors`); payload parsing (`parse_balance`, `parse_positions`) is pure.
+(fetch_positions). ccxt exceptions become shared.errors through the one map in
+shared/exchange_errors.py (`ccxt_errors` here is a thin call to it); payload parsing (`parse_balance`, `parse_positions`) is pure.
 
 Modes: sim talks to marketsim, testnet to Binance's futures testnet (ccxt sandbox),
 live to Binance with keys from the environment. Read-only API keys are enough: only
@@ -13,7 +13,6 @@ GET /fapi/v3/account, /fapi/v3/positionRisk and /fapi/v1/exchangeInfo are called
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,17 +20,15 @@ from typing import Any, Protocol
 
 import ccxt
 
-from shared.errors import SourceBadData, SourceError, SourceRateLimited, SourceUnavailable
+from shared.errors import SourceBadData, SourceUnavailable
 from shared.exchange import make_usdm
+from shared.exchange_errors import exchange_errors, header, parse_retry_after
 from shared.logs import RedactingFilter
 from shared.settings import Mode, Settings
 
 from services.nav.model import AccountPosition, AccountSnapshot
 
 SOURCE = "account"
-RATE_LIMIT_RETRY_S = 10.0   # HTTP 429 without Retry-After: skip polls for this long
-IP_BAN_RETRY_S = 60.0       # HTTP 418 without Retry-After: the IP is banned for minutes at least
-_QUERY = re.compile(r"\?\S*")
 
 
 class AccountSource(Protocol):
@@ -42,57 +39,23 @@ class AccountSource(Protocol):
     def close(self) -> None: ...
 
 
-def _short(exc: BaseException, redactor: RedactingFilter | None = None) -> str:
-    """An exception message fit for status.reasons: no query strings (signatures), no secrets, short."""
-    text = _QUERY.sub("?…", str(exc)).strip()
-    if redactor is not None:
-        text = redactor.redact(text)
-    text = " ".join(text.split())
-    return text[:240] + ("…" if len(text) > 240 else "")
-
-
 def retry_after_s(headers: Mapping[str, Any] | None, default: float) -> float:
-    """The answer's Retry-After header in seconds (at least `default`'s floor of 1 s), else `default`."""
-    for name, value in (headers or {}).items():
-        if str(name).lower() == "retry-after":
-            try:
-                seconds = float(value)
-            except (TypeError, ValueError):
-                return default
-            return max(1.0, seconds) if math.isfinite(seconds) else default
-    return default
+    """The answer's Retry-After header in seconds (at least 1 s), else `default` (shared/exchange_errors.py)."""
+    seconds = parse_retry_after(header(headers, "Retry-After"))
+    return default if seconds is None else max(1.0, seconds)
 
 
 @contextmanager
 def ccxt_errors(what: str, timeout_s: float, redactor: RedactingFilter | None = None,
                 exchange: ccxt.Exchange | None = None) -> Iterator[None]:
-    """Translate ccxt's exceptions into navstream's error tree (the one place this happens).
+    """ccxt's exceptions as navstream's error tree, by the one table in shared/exchange_errors.py.
 
     `exchange`, when given, supplies the failed answer's headers (Retry-After on 429/418).
     """
-    try:
+    with exchange_errors(SOURCE, what, timeout_s=timeout_s, exchange=exchange,
+                         secrets=redactor.redact if redactor is not None else None,
+                         auth_hint="check BINANCE_API_KEY / BINANCE_API_SECRET (read-only keys suffice)"):
         yield
-    except ccxt.RateLimitExceeded as exc:
-        pause = retry_after_s(getattr(exchange, "last_response_headers", None), RATE_LIMIT_RETRY_S)
-        raise SourceRateLimited(SOURCE, f"{what}: rate limited (HTTP 429: {_short(exc, redactor)}); "
-                                f"pausing polls for {pause:g} s", pause) from None
-    except ccxt.DDoSProtection as exc:
-        pause = retry_after_s(getattr(exchange, "last_response_headers", None), IP_BAN_RETRY_S)
-        raise SourceRateLimited(SOURCE, f"{what}: IP banned or throttled (HTTP 418: {_short(exc, redactor)}); "
-                                f"pausing polls for {pause:g} s", pause) from None
-    except ccxt.RequestTimeout:
-        raise SourceUnavailable(SOURCE, f"{what}: no answer within {timeout_s:g} s") from None
-    except ccxt.NetworkError as exc:
-        raise SourceUnavailable(SOURCE, f"{what}: unreachable ({type(exc).__name__}: "
-                                f"{_short(exc, redactor)})") from None
-    except ccxt.AuthenticationError as exc:
-        raise SourceUnavailable(SOURCE, f"{what}: authentication refused ({_short(exc, redactor)}); check "
-                                "BINANCE_API_KEY / BINANCE_API_SECRET (read-only keys suffice)") from None
-    except (ccxt.ExchangeError, ccxt.BadResponse) as exc:
-        raise SourceBadData(SOURCE, f"{what}: the exchange answered with an error "
-                            f"({type(exc).__name__}: {_short(exc, redactor)})") from None
-    except ccxt.BaseError as exc:
-        raise SourceError(SOURCE, f"{what}: {type(exc).__name__}: {_short(exc, redactor)}") from None
 
 
 # --- pure payload parsing -----------------------------------------------------------
