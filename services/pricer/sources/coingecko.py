@@ -15,7 +15,6 @@ it is never logged.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import requests
 from shared.contracts._fields import json_object
 from shared.errors import ConfigError, SourceBadData
 from shared.holdings import Holding
+from shared.watched import WatchedFile
 
 from services.pricer.chain import Quote
 from services.pricer.sources.base import SourceAnswer, Want, to_float
@@ -35,43 +35,19 @@ FX_IDS = ("tether", "usd-coin")
 """Coins whose <ccy>/usd ratio gives USD<CCY>, in order of preference."""
 
 
-class IdMapFile:
-    """The pinned symbol -> CoinGecko id map (COINGECKO_IDS_FILE), re-read when it changes.
+class IdMapFile(WatchedFile[Mapping[str, str]]):
+    """The pinned symbol -> CoinGecko id map (COINGECKO_IDS_FILE), re-read when it changes (shared/watched.py).
 
     A bad edit is reported (`error`) and the last good map stays in use.
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.ids: Mapping[str, str] = {}
-        self.error: str | None = None
-        self._stamp: tuple[int, int, int] | None = None
+        super().__init__(path, parse_id_map, what="coingecko id map", kept="id map", empty={},
+                         none_in_use="no CoinGecko ids in use")
 
-    def poll(self) -> bool:
-        """Check the file; True when `ids` or `error` changed."""
-        try:
-            st = os.stat(self.path)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if stamp == self._stamp:
-                return False
-            self._stamp = stamp
-            ids = parse_id_map(self.path.read_bytes(), self.path)
-        except FileNotFoundError:
-            self._stamp = None
-            return self._fail(f"coingecko id map {self.path}: not found")
-        except OSError as exc:
-            return self._fail(f"coingecko id map {self.path}: cannot read ({exc.strerror})")
-        except ConfigError as exc:
-            return self._fail(str(exc))
-        changed = ids != self.ids or self.error is not None
-        self.ids, self.error = ids, None
-        return changed
-
-    def _fail(self, message: str) -> bool:
-        message += "; keeping the last good id map" if self.ids else "; no CoinGecko ids in use"
-        changed = message != self.error
-        self.error = message
-        return changed
+    @property
+    def ids(self) -> Mapping[str, str]:
+        return self.value
 
 
 def parse_id_map(raw: bytes, path: Path | str) -> dict[str, str]:
