@@ -18,13 +18,15 @@ from tests.support import ROOT
 
 
 def measure_pricer_weight(rig: Rig, seconds: float) -> dict:
+    r = rig.r
+    assert r is not None, "the rig is started"
     proc = rig.add_service("pricer", PRICE_INTERVAL_S="1",
                            HOLDINGS_FILE=str(ROOT / "config" / "offexchange_holdings.json"))
     try:
-        rig.wait_for(lambda: rig.r.get(KEYS.health("pricer")), "the pricer's first heartbeat")
+        rig.wait_for(lambda: r.get(KEYS.health("pricer")), "the pricer's first heartbeat")
         started = time.monotonic()
         time.sleep(seconds)
-        doc = orjson.loads(rig.r.get(KEYS.health("pricer")))
+        doc = orjson.loads(r.get(KEYS.health("pricer")) or b"{}")
         elapsed = time.monotonic() - started
     finally:
         proc.stop(timeout=10)

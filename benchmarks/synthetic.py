@@ -14,13 +14,13 @@ from pathlib import Path
 
 from shared.atomic import write_json_atomic
 from shared.contracts.prices import PriceObservation
+from shared.contracts.vocabulary import fx_pair
 from shared.holdings import Holding
 
 from services.nav.model import AccountPosition, AccountSnapshot, AccountState
 from services.pricer.assemble import Observed, Policy, RoundResult, assemble_round
-from services.pricer.units import ContractInfo
-from shared.contracts.vocabulary import fx_pair
 from services.pricer.chain import Quote, TierLimits
+from services.pricer.units import ContractInfo
 
 PRICE_BASE = 1000.0
 PRICE_STEP = 0.0001           # unique per update: PRICE_BASE + n * PRICE_STEP

@@ -151,7 +151,7 @@ def assemble_round(holdings: Mapping[str, Holding], markets: Collection[str], ob
 def _holding_quotes(holding: Holding, observed: Observed, policy: Policy) -> tuple[dict[str, Quote | None],
                                                                                    str | None]:
     """Each tier's observation of the holding in USD, and why the mark (if any) is not a USD price."""
-    quotes = {tier: observed.quote(tier, holding.symbol) for tier in TIERS if tier != "mark"}
+    quotes: dict[str, Quote | None] = {tier: observed.quote(tier, holding.symbol) for tier in TIERS if tier != "mark"}
     mark, unit_problem = usd_mark(holding.symbol, observed.contracts.get(holding.market),
                                   observed.quote("mark", holding.market), policy.stablecoins)
     return {"mark": mark, **quotes}, unit_problem

@@ -205,6 +205,22 @@ def test_down_the_chain_to_coingecko_then_avg_cost_and_config_fx(r, sim, pricer_
     assert hb["prices_by_source"] == {"avg_cost": 3} and hb["fx"]["problem"]
 
 
+def test_a_coingecko_answer_without_last_updated_at_is_never_a_fresh_tier(r, sim, pricer_env, services):
+    set_fault(sim, "mark", "down")
+    set_fault(sim, "spot", "down")
+    set_fault(sim, "coingecko", "untimed", "BTC")     # BTC's entry comes without last_updated_at
+    services("pricer", {**pricer_env, "SPOT_CACHE_TTL_S": "1", "COINGECKO_TTL_S": "1"})
+    got = eventually(lambda: priced_by(r, {"BTC": "avg_cost", "XAUT": "coingecko", "USDC": "coingecko"}),
+                     timeout=15, message="BTC on avg_cost, the timed ones on coingecko")
+    assert got["BTC"].px == 61000.0
+    doc = provenance(r, "BTC")
+    assert "no last_updated_at for 'bitcoin'" in doc["errors"]["coingecko"] and "no age" in doc["errors"]["coingecko"]
+    assert doc["sources"]["coingecko"] is None             # a price without a time is not shown as current
+    set_fault(sim, "coingecko", "untimed")                 # all of them: FX has no time either
+    eventually(lambda: priced_by(r, {"XAUT": "avg_cost", "USDZAR": "config"}), timeout=10,
+               message="no CoinGecko tier and the configured FX")
+
+
 def test_unknown_coingecko_id_has_no_coingecko_tier(r, sim, pricer_env, services):
     write_holdings(pricer_env, {"BTC": {"qty": 0.035, "avg_cost": 61000.0, "coingecko_id": "no-such-coin"},
                                 "XAUT": {"qty": 0.59, "avg_cost": 2350.0},

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from services.pricer.assemble import ANY, Observed, Policy, assemble_round
 from services.pricer.chain import Quote, TierLimits
-from shared.contracts.prices import decode_latest, encode_latest
-from shared.holdings import Holding
 from services.pricer.units import ContractInfo
+from shared.contracts.prices import decode_latest, encode_latest
 from shared.contracts.vocabulary import TIERS
+from shared.holdings import Holding
 
 NOW = 1_800_000_000.0
 POLICY = Policy(limits=TierLimits(30.0, 60.0, 150.0, None), divergence_threshold=0.02, depeg_threshold=0.005,

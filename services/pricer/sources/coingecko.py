@@ -152,9 +152,10 @@ class CoingeckoSource:
                 problems[asset] = (f"no CoinGecko id pinned for {asset} in {self.ids.path} "
                                    "(or as coingecko_id in the holdings file); not guessing one")
             elif cg_id in prices:
-                quotes[asset] = Quote(prices[cg_id].usd, prices[cg_id].ts)
-                if prices[cg_id].untimed:
-                    problems[asset] = prices[cg_id].untimed
+                price = prices[cg_id]
+                quotes[asset] = Quote(price.usd, price.ts)
+                if price.untimed is not None:
+                    problems[asset] = price.untimed
             elif cg_id in asked:
                 problems[asset] = f"CoinGecko returned no price for id {cg_id!r} (unknown or delisted id)"
             else:
