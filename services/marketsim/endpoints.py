@@ -60,6 +60,15 @@ class Endpoint:
     named: Named                      # assets the request names (None: all of `covers`)
     build: Build
     private: bool = False             # needs the X-MBX-APIKEY of a simulated account
+    weight: int | Callable[[Params], int] = 1   # Binance's documented request weight
+
+    def weight_of(self, params: Params) -> int:
+        return self.weight(params) if callable(self.weight) else self.weight
+
+    @property
+    def api(self) -> str | None:
+        """Which Binance weight counter the endpoint spends from (None: not Binance)."""
+        return {"mark": "fapi", "account": "fapi", "spot": "api"}.get(self.source)
 
 
 def _ms(t: float) -> int:
@@ -261,6 +270,20 @@ def simple_price(snap: Snapshot, call: Call) -> Reply:
 
 # --- the table -------------------------------------------------------------------------------------
 
+def _one_or_all(one: int, every: int) -> Callable[[Params], int]:
+    return lambda params: one if params.get("symbol") else every
+
+
+def _ticker_weight(params: Params) -> int:
+    """Spot /ticker/24hr: 2 for one symbol or up to 20, 40 up to 100, 80 for all."""
+    if params.get("symbol"):
+        return 2
+    named = binance.named_markets(params) if params.get("symbols") else None
+    if named is None:
+        return 80
+    return 2 if len(named) <= 20 else 40 if len(named) <= 100 else 80
+
+
 _F = tuple(sorted({c.asset for c in CONTRACTS}))
 _S = tuple(s.asset for s in SPOT)
 _CG = tuple(s.asset for s in BY_COINGECKO_ID.values())
@@ -269,23 +292,27 @@ ROUTES: dict[str, Endpoint] = {
     "/fapi/v1/ping": Endpoint("mark", (), _none, ping),
     "/fapi/v1/time": Endpoint("mark", (), _none, server_time),
     "/fapi/v1/exchangeInfo": Endpoint("mark", _F, _none, futures_exchange_info),
-    "/fapi/v1/premiumIndex": Endpoint("mark", _F, _binance_named(CONTRACT_BY_SYMBOL), premium_index),
-    "/fapi/v3/account": Endpoint("account", _F, _none, account_v3, private=True),
-    "/fapi/v2/account": Endpoint("account", _F, _none, account_v2, private=True),
-    "/fapi/v1/accountConfig": Endpoint("account", (), _none, account_config, private=True),
-    "/fapi/v3/positionRisk": Endpoint("account", _F, _none, position_risk_v3, private=True),
-    "/fapi/v2/positionRisk": Endpoint("account", _F, _none, position_risk_v2, private=True),
-    "/fapi/v3/balance": Endpoint("account", (), _none, futures_balance, private=True),
-    "/fapi/v2/balance": Endpoint("account", (), _none, futures_balance, private=True),
-    "/fapi/v1/leverageBracket": Endpoint("account", _F, _none, leverage_bracket, private=True),
-    "/fapi/v1/positionSide/dual": Endpoint("account", (), _none, position_mode, private=True),
-    "/fapi/v1/multiAssetsMargin": Endpoint("account", (), _none, multi_assets_mode, private=True),
-    "/fapi/v1/income": Endpoint("account", (), _none, income_history, private=True),
+    "/fapi/v1/premiumIndex": Endpoint("mark", _F, _binance_named(CONTRACT_BY_SYMBOL), premium_index,
+                                      weight=_one_or_all(1, 10)),
+    "/fapi/v3/account": Endpoint("account", _F, _none, account_v3, private=True, weight=5),
+    "/fapi/v2/account": Endpoint("account", _F, _none, account_v2, private=True, weight=5),
+    "/fapi/v1/accountConfig": Endpoint("account", (), _none, account_config, private=True, weight=5),
+    "/fapi/v3/positionRisk": Endpoint("account", _F, _none, position_risk_v3, private=True, weight=5),
+    "/fapi/v2/positionRisk": Endpoint("account", _F, _none, position_risk_v2, private=True, weight=5),
+    "/fapi/v3/balance": Endpoint("account", (), _none, futures_balance, private=True, weight=5),
+    "/fapi/v2/balance": Endpoint("account", (), _none, futures_balance, private=True, weight=5),
+    "/fapi/v1/leverageBracket": Endpoint("account", _F, _none, leverage_bracket, private=True, weight=1),
+    "/fapi/v1/positionSide/dual": Endpoint("account", (), _none, position_mode, private=True, weight=30),
+    "/fapi/v1/multiAssetsMargin": Endpoint("account", (), _none, multi_assets_mode, private=True, weight=30),
+    "/fapi/v1/income": Endpoint("account", (), _none, income_history, private=True, weight=30),
     "/api/v3/ping": Endpoint("spot", (), _none, ping),
     "/api/v3/time": Endpoint("spot", (), _none, server_time),
-    "/api/v3/exchangeInfo": Endpoint("spot", _S, _none, spot_exchange_info),
-    "/api/v3/ticker/24hr": Endpoint("spot", _S, _binance_named(_SPOT_BY_MARKET), spot_ticker_24hr),
-    "/api/v3/ticker/price": Endpoint("spot", _S, _binance_named(_SPOT_BY_MARKET), spot_ticker_price),
+    "/api/v3/exchangeInfo": Endpoint("spot", _S, _none, spot_exchange_info, weight=20),
+    "/api/v3/ticker/24hr": Endpoint("spot", _S, _binance_named(_SPOT_BY_MARKET), spot_ticker_24hr,
+                                    weight=_ticker_weight),
+    "/api/v3/ticker/price": Endpoint("spot", _S, _binance_named(_SPOT_BY_MARKET), spot_ticker_price,
+                                     weight=_one_or_all(2, 4)),
     "/api/v3/simple/price": Endpoint("coingecko", _CG, _coingecko_named, simple_price),
 }
-"""Path -> endpoint. All are GET. Spot and CoinGecko share the `/api/v3` prefix without clashing."""
+"""Path -> endpoint. All are GET. Spot and CoinGecko share the `/api/v3` prefix without clashing.
+Weights are Binance's documented request weights (USD-M and spot API docs)."""

@@ -36,7 +36,7 @@ log = logging.getLogger("marketsim.fills")
 def fill_markets(sim: SimState) -> list[FillMarket]:
     """The USDT-margined markets the `main` account holds positions in (the router trades there),
     with their quantity steps. Fill amounts are USD (`fee_usd`), so only USDT-margined markets."""
-    out = []
+    out: list[FillMarket] = []
     for pos in sim.account_state(FILLS_ACCOUNT).positions:
         contract = CONTRACT_BY_SYMBOL[pos.market]
         if contract.margin != USD_PAR_ASSET or pos.market in {m.market for m in out}:

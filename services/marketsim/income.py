@@ -93,6 +93,13 @@ def _int_param(params: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
+def _window(start: int | None, end: int | None, now_ms: int) -> tuple[int, int]:
+    """Binance's defaults: neither bound -> the last 7 days; one bound -> 7 days from it, or up to now."""
+    if end is None:
+        return (now_ms - DEFAULT_WINDOW_MS if start is None else start), now_ms
+    return (end - DEFAULT_WINDOW_MS if start is None else start), end
+
+
 def parse_income_query(params: Mapping[str, str], now_ms: int) -> IncomeQuery:
     """The window, limit and filters of a /fapi/v1/income request; IncomeQueryError as Binance words it."""
     start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
@@ -104,12 +111,7 @@ def parse_income_query(params: Mapping[str, str], now_ms: int) -> IncomeQuery:
     income_type = params.get("incomeType") or None
     if income_type is not None and income_type not in INCOME_TYPES:
         raise IncomeQueryError(-1130, "Data sent for parameter 'incomeType' is not valid.")
-    if start is None and end is None:
-        start, end = now_ms - DEFAULT_WINDOW_MS, now_ms
-    elif start is None:
-        start = end - DEFAULT_WINDOW_MS
-    elif end is None:
-        end = now_ms
+    start, end = _window(start, end, now_ms)
     if start > end:
         raise IncomeQueryError(-1127, "Start time is greater than end time.")
     return IncomeQuery(start, end, limit, income_type, (params.get("symbol") or "").upper() or None)

@@ -98,6 +98,8 @@ class SimHandler(BaseHTTPRequestHandler):
             return
         account = sim.account_name(self.headers.get("X-MBX-APIKEY")) if endpoint.private else None
         rf = sim.faults.for_request(endpoint.source, named, endpoint.covers, account)
+        weight_headers = self._spend_weight(endpoint, params)
+        self._count_coingecko_key(endpoint)
         if rf.delay_s > 0:
             sim.count_fault(endpoint.source, "slow")
             if self.server.stop.wait(rf.delay_s):
@@ -109,11 +111,12 @@ class SimHandler(BaseHTTPRequestHandler):
             return
         if rf.failure in ("429", "418"):
             sim.count_fault(endpoint.source, rf.failure)
-            self._send(rate_limited(endpoint.source, int(rf.failure), rf.retry_after_s, sim.clock()))
+            self._send(rate_limited(endpoint.source, int(rf.failure), rf.retry_after_s, sim.clock()), weight_headers)
             return
         if endpoint.private and account is None:
             sim.count_request("account.unknown_key")
-            self._send(Reply(401, binance.error_body(-2015, "Invalid API-key, IP, or permissions for action.")))
+            self._send(Reply(401, binance.error_body(-2015, "Invalid API-key, IP, or permissions for action.")),
+                       weight_headers)
             return
         _count_data_faults(sim, endpoint.source, rf)
         call = Call(params, rf, account or "main", sim.income)
@@ -122,7 +125,25 @@ class SimHandler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a bug answers 500 and is logged, the server keeps serving
             log.exception("GET %s failed inside marketsim; answered 500", self.path.split("?", 1)[0])
             reply = Reply(500, binance.error_body(-1000, f"marketsim internal error: {exc}"))
-        self._send(reply)
+        self._send(reply, weight_headers)
+
+    def _spend_weight(self, endpoint: Endpoint, params: dict[str, str]) -> dict[str, str]:
+        """Binance's X-MBX-USED-WEIGHT-1M for this answer (Binance endpoints only)."""
+        if endpoint.api is None:
+            return {}
+        try:
+            weight = endpoint.weight_of(params)
+        except ValueError:
+            weight = 1   # a malformed `symbols`: the endpoint answers 400 itself
+        return {"X-MBX-USED-WEIGHT-1M": str(self.server.sim.spend_weight(endpoint.api, weight))}
+
+    def _count_coingecko_key(self, endpoint: Endpoint) -> None:
+        """Count CoinGecko requests by the key header they carry (the key itself is never kept or logged)."""
+        if endpoint.source != "coingecko":
+            return
+        for plan in ("demo", "pro"):
+            if self.headers.get(f"x-cg-{plan}-api-key"):
+                self.server.sim.count_request(f"coingecko.key.{plan}")
 
     def _read_body(self) -> tuple[object, Reply | None]:
         """The request's JSON body, or the 4xx reply that says why there is none."""
@@ -168,12 +189,12 @@ class SimHandler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         return url.path, params
 
-    def _send(self, reply: Reply) -> None:
+    def _send(self, reply: Reply, extra_headers: dict[str, str] | None = None) -> None:
         payload = orjson.dumps(reply.body)
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
+        for name, value in {**reply.headers, **(extra_headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)

@@ -9,7 +9,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-QUOTE = "USDT"
+from shared.contracts.vocabulary import USD_PAR_ASSET
+
+QUOTE = USD_PAR_ASSET
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ class SimState:
         self._faults = FaultSet()
         self.requests: Counter[str] = Counter()
         self.faults_served: Counter[str] = Counter()
+        self._weight: dict[str, tuple[int, int]] = {}   # api -> (minute, weight used in it)
 
     # --- prices and accounts ---------------------------------------------------------------------
     def snapshot(self, now: float | None = None) -> Snapshot:
@@ -189,6 +190,17 @@ class SimState:
         with self._lock:
             self._faults = self._faults.clear(source)
             return self._faults
+
+    # --- request weight (Binance counts it per IP per minute; every client here is one IP) -------------
+    def spend_weight(self, api: str, weight: int, now: float | None = None) -> int:
+        """Add a request's weight to this minute's tally of `api` (fapi, api); returns the minute's total,
+        what Binance sends as X-MBX-USED-WEIGHT-1M."""
+        minute = int((self.clock() if now is None else now) // 60)
+        with self._lock:
+            last, used = self._weight.get(api, (minute, 0))
+            used = (used if last == minute else 0) + weight
+            self._weight[api] = (minute, used)
+            return used
 
     # --- counters ------------------------------------------------------------------------------
     def count_request(self, source: str) -> None:

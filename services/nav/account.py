@@ -13,8 +13,9 @@
   `dualSidePosition`. The v3 account no longer carries the mode; `/fapi/v1/multiAssetsMargin`
   would cost 30.
 
-So a read-only API key is enough. ccxt exceptions become shared.errors in one place
-(`ccxt_errors`); payload parsing (`parse_*`, `cross_check`) is pure.
+So a read-only API key is enough. ccxt exceptions become shared.errors through the one map
+in shared/exchange_errors.py (`ccxt_errors` here is a thin call to it); payload parsing
+(`parse_*`, `cross_check`) is pure.
 
 Modes: sim talks to marketsim, testnet to Binance's futures testnet (ccxt sandbox),
 live to Binance with keys from the environment.
@@ -23,7 +24,6 @@ live to Binance with keys from the environment.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,8 +32,9 @@ from typing import Any, Protocol
 import ccxt
 
 from shared.contracts.vocabulary import BINANCE_POSITION_SIDES, USD_PAR_ASSET, AccountMode
-from shared.errors import SourceBadData, SourceError, SourceRateLimited, SourceUnavailable
+from shared.errors import SourceBadData, SourceUnavailable
 from shared.exchange import make_usdm
+from shared.exchange_errors import exchange_errors, header, parse_retry_after
 from shared.logs import RedactingFilter
 from shared.settings import Mode, Settings
 
@@ -41,11 +42,8 @@ from services.nav.accounts import AccountConfig
 from services.nav.model import AccountPosition, AccountSnapshot, AssetBalance
 
 SOURCE = "account"
-RATE_LIMIT_RETRY_S = 10.0   # HTTP 429 without Retry-After: skip polls for this long
-IP_BAN_RETRY_S = 60.0       # HTTP 418 without Retry-After: the IP is banned for minutes at least
 CONFIG_EVERY_S = 60.0       # the account mode changes rarely (Binance refuses it with open positions)
 SAME_UNITS_TOLERANCE = 0.01  # two figures of one answer in one asset must agree to a cent
-_QUERY = re.compile(r"\?\S*")
 
 
 class AccountSource(Protocol):
@@ -56,58 +54,25 @@ class AccountSource(Protocol):
     def close(self) -> None: ...
 
 
-def _short(exc: BaseException, redactor: RedactingFilter | None = None) -> str:
-    """An exception message fit for status.reasons: no query strings (signatures), no secrets, short."""
-    text = _QUERY.sub("?…", str(exc)).strip()
-    if redactor is not None:
-        text = redactor.redact(text)
-    text = " ".join(text.split())
-    return text[:240] + ("…" if len(text) > 240 else "")
-
-
 def retry_after_s(headers: Mapping[str, Any] | None, default: float) -> float:
-    """The answer's Retry-After header in seconds (at least `default`'s floor of 1 s), else `default`."""
-    for name, value in (headers or {}).items():
-        if str(name).lower() == "retry-after":
-            try:
-                seconds = float(value)
-            except (TypeError, ValueError):
-                return default
-            return max(1.0, seconds) if math.isfinite(seconds) else default
-    return default
+    """The answer's Retry-After header in seconds (at least 1 s), else `default` (shared/exchange_errors.py)."""
+    seconds = parse_retry_after(header(headers, "Retry-After"))
+    return default if seconds is None else max(1.0, seconds)
 
 
 @contextmanager
 def ccxt_errors(what: str, timeout_s: float, redactor: RedactingFilter | None = None,
                 exchange: ccxt.Exchange | None = None, keys_hint: str = "BINANCE_API_KEY / BINANCE_API_SECRET"
                 ) -> Iterator[None]:
-    """Translate ccxt's exceptions into navstream's error tree (the one place this happens).
+    """ccxt's exceptions as navstream's error tree, by the one table in shared/exchange_errors.py.
 
-    `exchange`, when given, supplies the failed answer's headers (Retry-After on 429/418).
+    `exchange`, when given, supplies the failed answer's headers (Retry-After on 429/418);
+    `keys_hint` names the account's key variables in an authentication error.
     """
-    try:
+    with exchange_errors(SOURCE, what, timeout_s=timeout_s, exchange=exchange,
+                         secrets=redactor.redact if redactor is not None else None,
+                         auth_hint=f"check {keys_hint} (read-only keys suffice)"):
         yield
-    except ccxt.RateLimitExceeded as exc:
-        pause = retry_after_s(getattr(exchange, "last_response_headers", None), RATE_LIMIT_RETRY_S)
-        raise SourceRateLimited(SOURCE, f"{what}: rate limited (HTTP 429: {_short(exc, redactor)}); "
-                                f"pausing polls for {pause:g} s", pause) from None
-    except ccxt.DDoSProtection as exc:
-        pause = retry_after_s(getattr(exchange, "last_response_headers", None), IP_BAN_RETRY_S)
-        raise SourceRateLimited(SOURCE, f"{what}: IP banned or throttled (HTTP 418: {_short(exc, redactor)}); "
-                                f"pausing polls for {pause:g} s", pause) from None
-    except ccxt.RequestTimeout:
-        raise SourceUnavailable(SOURCE, f"{what}: no answer within {timeout_s:g} s") from None
-    except ccxt.NetworkError as exc:
-        raise SourceUnavailable(SOURCE, f"{what}: unreachable ({type(exc).__name__}: "
-                                f"{_short(exc, redactor)})") from None
-    except ccxt.AuthenticationError as exc:
-        raise SourceUnavailable(SOURCE, f"{what}: authentication refused ({_short(exc, redactor)}); check "
-                                f"{keys_hint} (read-only keys suffice)") from None
-    except (ccxt.ExchangeError, ccxt.BadResponse) as exc:
-        raise SourceBadData(SOURCE, f"{what}: the exchange answered with an error "
-                            f"({type(exc).__name__}: {_short(exc, redactor)})") from None
-    except ccxt.BaseError as exc:
-        raise SourceError(SOURCE, f"{what}: {type(exc).__name__}: {_short(exc, redactor)}") from None
 
 
 # --- pure payload parsing -----------------------------------------------------------

@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-TIERS = ("mark", "spot_cache", "coingecko", "avg_cost")
-LIVE_TIERS = ("mark", "spot_cache", "coingecko")
-"""Tiers that observe a market; avg_cost is the operator's own number."""
+from shared.contracts.vocabulary import TIERS
 
 FUTURE_TOLERANCE_S = 30.0
 """An observation stamped up to this far ahead of our clock is clock skew: treated as age 0.

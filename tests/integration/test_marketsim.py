@@ -201,6 +201,28 @@ def test_income_pages_through_ccxt_and_transfers_show_up(env, marketsim):
         transfer(base, "nope", 1, "USDT")
 
 
+def test_navstream_sim_transfer_from_the_shell(env, marketsim):
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "services.cli", "sim", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=30)
+    before = sim_state(env)["accounts"]["main"]["assets"]["USDT"]["wallet"]
+    done = cli("transfer", "main", "-1000", "USDT")
+    assert done.returncode == 0 and "main: -1,000 USDT" in done.stdout and "TRANSFER tranId" in done.stdout
+    silent = cli("transfer", "main", "50", "USDT", "--unrecorded")
+    assert silent.returncode == 0 and "unrecorded" in silent.stdout
+    after = sim_state(env)["accounts"]["main"]["assets"]["USDT"]["wallet"]
+    assert after - before == pytest.approx(-950, abs=5)                 # funding may land in between
+    bad = cli("transfer", "nobody", "5", "USDT")
+    assert bad.returncode == 2 and "account is 'nobody'" in bad.stderr and "Traceback" not in bad.stderr
+    killed = cli("fault", "account", "down", "--account", "sub1")
+    assert killed.returncode == 0 and "'account': 'sub1'" in killed.stdout
+
+
 def test_contracts_dated_btc_quoted_multiplier_and_settling(env, marketsim):
     ex = usdm(env)
     markets = ex.load_markets()

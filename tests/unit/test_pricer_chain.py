@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.pricer.chain import TIERS, Quote, TierLimits, resolve_usd_price, tier_problem
+from services.pricer.chain import Quote, TierLimits, resolve_usd_price, tier_problem
+from shared.contracts.vocabulary import TIERS
 
 NOW = 1_800_000_000.0
 LIMITS = TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0, avg_cost=None)
