@@ -1,7 +1,7 @@
 """Prometheus metrics, one registry per process, served on a loopback port.
 
 Each service serves `/metrics` on 127.0.0.1:(METRICS_PORT_BASE + its offset) —
-pricer 1, nav 2, publisher 3, dashboard 4, marketsim 5 — so `navstream up` runs
+pricer 1, nav 2, publisher 3, dashboard 4, marketsim 5, ledger 6 — so `navstream up` runs
 them side by side. METRICS_PORT_BASE=0 turns metrics off.
 """
 
@@ -13,7 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
-PORT_OFFSETS = {"pricer": 1, "nav": 2, "publisher": 3, "dashboard": 4, "marketsim": 5}
+PORT_OFFSETS = {"pricer": 1, "nav": 2, "publisher": 3, "dashboard": 4, "marketsim": 5, "ledger": 6}
 
 PRICES = Counter("navstream_prices_total", "Resolved asset prices published, by pricing tier",
                  ["asset", "source"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import database_url, pg_server, postgres  # noqa: F401 - fixtures: SQLite and real PostgreSQL
 from tests.support import ROOT, RedisServer, ServiceProcess, eventually, free_port, service_env
 
 DEFAULT_HOLDINGS = (ROOT / "config" / "offexchange_holdings.json").read_bytes() \
