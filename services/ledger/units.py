@@ -12,10 +12,12 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from shared.errors import NavstreamError
+
 from services.ledger.schema import NANO
 
 
-class FlowRefused(ValueError):
+class FlowRefused(NavstreamError, ValueError):
     """A flow that must not be recorded; the message says why, and nothing was written."""
 
 
