@@ -138,29 +138,52 @@ class LedgerLoop:
         return True
 
     def _apply(self, conn: sa.Connection, batch: Batch) -> dict[str, int]:
+        """The batch in time order: each transfer is priced at the snapshot just before it."""
         written = {"income": 0, "transfers": 0, "nav_history": 0, "partial_skipped": 0}
-        vals = [(eid, doc, record.valuation_of(doc)) for eid, doc in batch.snapshots]
-        first = next((v for _, _, v in vals if v is not None), None)
+        vals = [(eid, record.valuation_of(doc)) for eid, doc in batch.snapshots]
+        first = next((v for _, v in vals if v is not None), None)
         if first is not None:
             record.ensure_inception(conn, self.cfg, first)
         fund = store.get_fund(conn, self.cfg.fund_id)
         store.lock_fund(conn, self.cfg.fund_id)
-        if fund is not None:
-            prices = {rec.asset: px for _, rec in batch.income
-                      if (px := record.transfer_usd_price(rec.asset, self._price_source(batch))) is not None}
-            usable = [(eid, r) for eid, r in batch.income if r.ts > fund["inception_ts"] or r.type != "TRANSFER"]
-            written["income"], written["transfers"] = record.record_income(
-                conn, self.cfg, usable, prices, list(self.recent))
-        for eid, _doc, val in vals:
-            if val is None:
-                written["partial_skipped"] += 1
-                continue
-            bucket = int(val.ts // self.cfg.history_interval_s)
-            if (self.last_bucket is None or bucket > self.last_bucket) and record.record_history(
-                    conn, self.cfg, val, eid):
-                written["nav_history"] += 1
-                self.last_bucket = bucket
+        inception_ts = fund["inception_ts"] if fund is not None else None
+        prices = self._transfer_prices(batch)
+        recent = list(self.recent)
+        events: list[tuple[float, int, Any]] = [(rec.ts, 0, (eid, rec)) for eid, rec in batch.income]
+        events += [(val.ts if val else 0.0, 1, (eid, val)) for eid, val in vals]
+        for _ts, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
+            if kind == 0:
+                self._apply_income(conn, item, prices, recent, inception_ts, written)
+            else:
+                self._apply_valuation(conn, item, recent, written)
         return written
+
+    def _apply_income(self, conn: sa.Connection, item: tuple[str, IncomeRecord], prices: dict[str, float],
+                      recent: list[tuple[float, float]], inception_ts: float | None, written: dict[str, int]) -> None:
+        eid, rec = item
+        as_flow = inception_ts is not None and rec.ts > inception_ts   # earlier transfers are in the inception AUM
+        inserted, made = record.record_income(conn, self.cfg, [(eid, rec)], prices if as_flow else {}, recent,
+                                              make_flows=as_flow)
+        written["income"] += inserted
+        written["transfers"] += made
+
+    def _apply_valuation(self, conn: sa.Connection, item: tuple[str, record.Valuation | None],
+                         recent: list[tuple[float, float]], written: dict[str, int]) -> None:
+        eid, val = item
+        if val is None:
+            written["partial_skipped"] += 1
+            return
+        recent.append((val.ts, val.aum_total))
+        bucket = int(val.ts // self.cfg.history_interval_s)
+        if (self.last_bucket is None or bucket > self.last_bucket) and record.record_history(
+                conn, self.cfg, val, eid):
+            written["nav_history"] += 1
+            self.last_bucket = bucket
+
+    def _transfer_prices(self, batch: Batch) -> dict[str, float]:
+        source = self._price_source(batch)
+        return {rec.asset: px for _, rec in batch.income
+                if (px := record.transfer_usd_price(rec.asset, source)) is not None}
 
     def _price_source(self, batch: Batch) -> dict[str, Any] | None:
         for _, doc in reversed(batch.snapshots):

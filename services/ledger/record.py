@@ -160,8 +160,10 @@ def _iso(ts: float) -> str:
 # --- income and transfers --------------------------------------------------------------------
 
 def record_income(conn: Connection, cfg: LedgerSettings, records: Sequence[tuple[str, IncomeRecord]],
-                  usd_price: Mapping[str, float], recent: Sequence[tuple[float, float]] = ()) -> tuple[int, int]:
-    """Store income records (a replay adds nothing) and turn each new TRANSFER into a flow.
+                  usd_price: Mapping[str, float], recent: Sequence[tuple[float, float]] = (),
+                  make_flows: bool = True) -> tuple[int, int]:
+    """Store income records (a replay adds nothing) and turn each new TRANSFER into a flow
+    (unless `make_flows` is False: a transfer before inception is already in its AUM).
     Returns (records inserted, transfer flows made)."""
     inserted = made = 0
     for entry_id, rec in records:
@@ -170,7 +172,7 @@ def record_income(conn: Connection, cfg: LedgerSettings, records: Sequence[tuple
         if store.insert_ignoring_duplicates(conn, income, [row]) == 0:
             continue
         inserted += 1
-        if rec.type == "TRANSFER":
+        if rec.type == "TRANSFER" and make_flows:
             record_transfer(conn, cfg, rec, usd_price.get(rec.asset), recent)
             made += 1
     return inserted, made
@@ -209,8 +211,13 @@ def record_transfer(conn: Connection, cfg: LedgerSettings, rec: IncomeRecord, px
         store.insert_ignoring_duplicates(conn, flows, [{**base, "classification": UNCLASSIFIED, "units": Decimal(0),
                                                          "note": f"no USD price for {rec.asset}: units not issued"}])
         return
-    pricing = pricing_at(conn, cfg, rec.ts, recent)
-    units = flow_units(base["amount_usd"], pricing)
+    try:
+        pricing = pricing_at(conn, cfg, rec.ts, recent)
+        units = flow_units(base["amount_usd"], pricing)
+    except FlowRefused as exc:
+        store.insert_ignoring_duplicates(conn, flows, [{**base, "classification": UNCLASSIFIED, "units": Decimal(0),
+                                                         "note": f"units not issued: {exc}"}])
+        return
     store.insert_ignoring_duplicates(conn, flows, [{
         **base, "classification": UNCLASSIFIED, "units": units, "unit_price": pricing.unit_price,
         "aum_before": pricing.aum_before, "units_before": pricing.units_before,
