@@ -27,7 +27,7 @@ def performance_of(engine: Engine, cfg: LedgerSettings) -> tuple[Performance, di
         fund = store.get_fund(conn, cfg.fund_id)
         points = [(p["ts"], p["unit_price"]) for p in
                   queries.history_points(conn, cfg.fund_id, max_points=CHART_POINTS)]
-        daily = [(p["ts"], p["unit_price"]) for p in queries.daily_points(conn, cfg.fund_id, cfg.history_interval_s)]
+        daily = [(p["ts"], p["unit_price"]) for p in queries.daily_points(conn, cfg.fund_id)]
         hwm = queries.high_water_unit(conn, cfg.fund_id)
         latest = queries.latest_row(conn, cfg.fund_id)
         strike = store.last_strike(conn, cfg.fund_id)

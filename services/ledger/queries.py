@@ -1,8 +1,8 @@
 """Reads of the record for the dashboard, performance and export, downsampled in SQL.
 
-History is bucketed on the integer `bucket` column (ts // LEDGER_HISTORY_INTERVAL_S) with
-the (fund_id, ts) index: a window of any length comes back as at most `max_points` rows,
-each the last row of its time bucket, so years of minutes load as fast as a day.
+History is grouped on the integer `minute` column (ts // 60, indexed with fund_id and kind):
+a window of any length comes back as at most `max_points` rows, each the last row of its
+group of minutes, so years of minutes load as fast as a day.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from services.ledger.schema import nav_history
 from services.ledger.store import MINUTE
 
 DEFAULT_MAX_POINTS = 2000
-SECONDS_PER_DAY = 86_400
+MINUTES_PER_DAY = 1440
 
 
 def _minute_rows(fund_id: str, since: float | None):
@@ -29,7 +29,7 @@ def _minute_rows(fund_id: str, since: float | None):
 
 
 def history_span(conn: Connection, fund_id: str, since: float | None = None) -> tuple[int | None, int | None]:
-    q = sa.select(sa.func.min(nav_history.c.bucket), sa.func.max(nav_history.c.bucket)).where(
+    q = sa.select(sa.func.min(nav_history.c.minute), sa.func.max(nav_history.c.minute)).where(
         *_minute_rows(fund_id, since))
     lo, hi = conn.execute(q).one()
     return lo, hi
@@ -37,14 +37,14 @@ def history_span(conn: Connection, fund_id: str, since: float | None = None) -> 
 
 def history_points(conn: Connection, fund_id: str, *, since: float | None = None,
                    max_points: int = DEFAULT_MAX_POINTS, per: int | None = None) -> list[dict[str, Any]]:
-    """Minute rows downsampled to at most `max_points` (or exactly `per` buckets per point):
+    """Minute rows downsampled to at most `max_points` (or exactly `per` minutes per point):
     the last row of each group, oldest first, as {ts, unit_price, aum_total, nav_total, units, source, degraded}."""
     if per is None:
         lo, hi = history_span(conn, fund_id, since)
         if lo is None:
             return []
         per = max(1, math.ceil((hi - lo + 1) / max_points))
-    group = (nav_history.c.bucket // per) if per > 1 else nav_history.c.bucket
+    group = (nav_history.c.minute // per) if per > 1 else nav_history.c.minute
     last = (sa.select(sa.func.max(nav_history.c.ts).label("ts")).where(*_minute_rows(fund_id, since))
             .group_by(group).subquery())
     q = (sa.select(nav_history.c.ts, nav_history.c.unit_price, nav_history.c.aum_total, nav_history.c.nav_total,
@@ -55,10 +55,9 @@ def history_points(conn: Connection, fund_id: str, *, since: float | None = None
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def daily_points(conn: Connection, fund_id: str, interval_s: float) -> list[dict[str, Any]]:
-    """The last minute row of every UTC day (requires LEDGER_HISTORY_INTERVAL_S to divide a day)."""
-    per = max(1, round(SECONDS_PER_DAY / interval_s))
-    return history_points(conn, fund_id, per=per)
+def daily_points(conn: Connection, fund_id: str) -> list[dict[str, Any]]:
+    """The last history row of every UTC day."""
+    return history_points(conn, fund_id, per=MINUTES_PER_DAY)
 
 
 def high_water_unit(conn: Connection, fund_id: str) -> float | None:

@@ -79,7 +79,7 @@ def ensure_inception(conn: Connection, cfg: LedgerSettings, val: Valuation) -> b
 
 def history_row(cfg: LedgerSettings, val: Valuation, units: Decimal, kind: str, bucket: int,
                 entry_id: str | None) -> dict[str, Any]:
-    return {"fund_id": cfg.fund_id, "kind": kind, "bucket": bucket, "ts": val.ts, "nav_total": val.nav_total,
+    return {"fund_id": cfg.fund_id, "kind": kind, "bucket": bucket, "minute": int(val.ts // 60), "ts": val.ts, "nav_total": val.nav_total,
             "aum_total": val.aum_total, "unit_price": unit_price(val.aum_total, units), "units": units,
             "source": val.source, "degraded": val.degraded, "seq": val.seq, "entry_id": entry_id}
 

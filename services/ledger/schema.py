@@ -74,6 +74,7 @@ nav_history = Table(
     Column("fund_id", String(64), nullable=False),
     Column("kind", String(8), nullable=False),          # minute | strike
     Column("bucket", BigInteger, nullable=False),       # minute: int(ts // interval); strike: date ordinal
+    Column("minute", BigInteger, nullable=False),       # int(ts // 60): what charts downsample on
     Column("ts", Float, nullable=False),
     Column("nav_total", Float),
     Column("aum_total", Float, nullable=False),
@@ -86,6 +87,7 @@ nav_history = Table(
     UniqueConstraint("fund_id", "kind", "bucket", name="uq_nav_history_bucket"),
 )
 Index("ix_nav_history_fund_ts", nav_history.c.fund_id, nav_history.c.ts)
+Index("ix_nav_history_fund_kind_minute", nav_history.c.fund_id, nav_history.c.kind, nav_history.c.minute)
 
 income = Table(
     "income", metadata,

@@ -17,6 +17,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from services.dashboard import components as c
 from services.dashboard import data
+from services.dashboard import record
 from services.dashboard.views import (
     DASH,
     KPIS_STALE_S,
@@ -282,16 +283,32 @@ def history_chart(head: str | None) -> c.Figure:
     last = _last_history
     if head is not None and last is not None and last[0] == head:
         return last[1]
-    points = data.load_history() if head else []
+    points = _history_points(head)
     figure = c.history_figure(points)
     if points:  # not an empty read (Redis may have failed between the two reads)
         _last_history = (head, figure)
     return figure
 
 
+_RECORD = "record:"
+
+
+def _history_points(head: str | None) -> list[dict]:
+    """From the ledger's record (it outlives Redis; drawdown is the unit price's), else hedge:nav:1m."""
+    if head is None:
+        return []
+    return record.overview_points() if head.startswith(_RECORD) else data.load_history()
+
+
+def history_head() -> str | None:
+    """The newest history point: the record's when it has one, else hedge:nav:1m's (RedisDown if unreachable)."""
+    recorded = record.history_head()
+    return _RECORD + recorded if recorded is not None else data.history_head()
+
+
 def history_section() -> tuple[str | None, Any]:
     try:
-        head = data.history_head()
+        head = history_head()
     except data.RedisDown:
         return None, c.empty_figure("no history: Redis unreachable")
     return head, history_chart(head)
@@ -352,7 +369,7 @@ def refresh(_n: int, shown: dict | None):
             out[name] = render()
     history = no_update
     try:
-        head = data.history_head()
+        head = history_head()
     except data.RedisDown:
         head = shown.get("history")  # keep the chart already drawn
     if head != shown.get("history"):

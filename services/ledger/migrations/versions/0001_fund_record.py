@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("fund_id", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("bucket", sa.BigInteger, nullable=False),
+        sa.Column("minute", sa.BigInteger, nullable=False),
         sa.Column("ts", sa.Float, nullable=False),
         sa.Column("nav_total", sa.Float),
         sa.Column("aum_total", sa.Float, nullable=False),
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("fund_id", "kind", "bucket", name="uq_nav_history_bucket"),
     )
     op.create_index("ix_nav_history_fund_ts", "nav_history", ["fund_id", "ts"])
+    op.create_index("ix_nav_history_fund_kind_minute", "nav_history", ["fund_id", "kind", "minute"])
     op.create_table(
         "income",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
