@@ -100,10 +100,10 @@ def test_a_withdrawal_moves_the_peak_with_it_so_drawdown_does_not_move():
     assert peak == 50_000.0 and dd.dd_pct == pytest.approx(0.02) and dd.dd_state == "normal"
 
 
-def test_unknown_or_first_seen_transfer_totals_leave_the_peak():
-    assert shift_peak_for_transfers(100_000.0, None, -5_000.0) == 100_000.0
+def test_unknown_totals_leave_the_peak_and_a_total_never_seen_counts_from_zero():
     assert shift_peak_for_transfers(100_000.0, -5_000.0, None) == 100_000.0
     assert shift_peak_for_transfers(None, 0.0, -5_000.0) is None
+    assert shift_peak_for_transfers(100_000.0, None, -5_000.0) == 95_000.0
 
 
 def test_transfers_seen_survives_the_state_hash():

@@ -53,8 +53,9 @@ def drawdown_state(dd_pct: float, thresholds: DrawdownThresholds) -> str:
 
 
 def shift_peak_for_transfers(peak: float | None, seen: float | None, total: float | None) -> float | None:
-    """The peak after the transfers since the total was last `seen`. Unknown totals change nothing;
-    the first total seen is the baseline (earlier transfers are already in the peak)."""
-    if peak is None or seen is None or total is None:
+    """The peak after the transfers since the total was last `seen` (never seen: 0, the ledger's total
+    starts with the fund). An unknown total changes nothing; without a peak there is nothing to shift
+    (a fresh peak is set at today's NAV, and the total then seen is its baseline)."""
+    if peak is None or total is None:
         return peak
-    return peak + (total - seen)
+    return peak + (total - (seen or 0.0))
