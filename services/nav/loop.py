@@ -34,7 +34,7 @@ READ_COUNT = 1000         # entries per XREADGROUP; a full read means more are w
 # Entries one snapshot absorbs at most; the rest wait for the next step. Two full rounds at
 # 10,000 instruments, and ~13 MB of parsed replies: a backlog after an outage is read in pieces.
 MAX_BATCH = 20_000
-LOG_LINE_EVERY_S = 1.0    # the [aum-v7] line at most once a second
+LOG_LINE_EVERY_S = 60.0   # the [aum-v7] line at most once a minute, and whenever the assets change
 
 
 def merge_price(prices: dict[str, PriceObservation], positions: dict[str, EntryPos],
@@ -77,7 +77,8 @@ class NavLoop:
         self._published_polls = -1
         self._tracked_dirty = True
         self._last_publish = 0.0     # monotonic
-        self._last_log_line = 0.0    # monotonic
+        self._last_log_line = -math.inf   # monotonic
+        self._logged_assets: tuple[str, ...] | None = None
         self._changed = True
         self._manual_key: bytes | None = None
         self._manual_read_at = -math.inf   # monotonic
@@ -268,6 +269,7 @@ class NavLoop:
                          nav_age_s=doc["nav_age_s"], aum_total=doc["aum"]["total"],
                          reasons=doc["status"]["reasons"][:10], prices_known=len(self.prices))
         now = time.monotonic()
-        if now - self._last_log_line >= LOG_LINE_EVERY_S:
-            self._last_log_line = now
+        assets = tuple(sorted(doc["aum"]["offexchange"]))
+        if now - self._last_log_line >= LOG_LINE_EVERY_S or assets != self._logged_assets:
+            self._last_log_line, self._logged_assets = now, assets
             self.log.info("%s", aum_log_line(doc))
