@@ -10,13 +10,15 @@ from __future__ import annotations
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.redis_url import secrets_dir, url_with_password
 
 
 class Mode(str, Enum):
@@ -33,7 +35,8 @@ _REAL_URLS = {
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False,
+                                      secrets_dir=secrets_dir())
 
     # --- what the contract (DESIGN.md) names -----------------------------------
     mode: Mode = Mode.SIM
@@ -53,6 +56,10 @@ class Settings(BaseSettings):
     dash_port: int = Field(8050, ge=1, le=65535)
     marketsim_port: int = Field(8765, ge=1, le=65535)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    log_max_bytes: int = Field(10_000_000, ge=10_000)   # `navstream up` rotates logs/<service>.log at this size
+    log_backups: int = Field(5, ge=0, le=100)
+    redis_password: SecretStr | None = None   # added to REDIS_URL (percent-encoded); compose passes it as a secret
 
     # --- navstream's own ----------------------------------------------------------
     key_prefix: str = "hedge"
@@ -76,7 +83,7 @@ class Settings(BaseSettings):
     dash_debug: bool = False
     metrics_port_base: int = Field(9100, ge=0, le=65000)   # 0 = no /metrics endpoints
 
-    @field_validator("redis_url", "binance_api_key", "binance_api_secret", "binance_futures_url",
+    @field_validator("redis_url", "redis_password", "binance_api_key", "binance_api_secret", "binance_futures_url",
                      "binance_spot_url", "coingecko_url", "manual_nav", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
@@ -112,20 +119,23 @@ class Settings(BaseSettings):
 
     @property
     def effective_redis_url(self) -> str:
-        """REDIS_URL, or the embedded Redis `navstream up` starts."""
-        return self.redis_url or "redis://127.0.0.1:6379/0"
+        """REDIS_URL (with REDIS_PASSWORD put in), or the embedded Redis `navstream up` starts."""
+        return self.redis_url_for(self.redis_url or "redis://127.0.0.1:6379/0")
+
+    def redis_url_for(self, url: str) -> str:
+        """`url` with REDIS_PASSWORD put in when it has no password of its own."""
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return url_with_password(url, password)
 
     def secret_values(self) -> list[str]:
         """Every secret's plain value, for the log redaction filter."""
         out = []
-        for secret in (self.binance_api_key, self.binance_api_secret):
+        for secret in (self.binance_api_key, self.binance_api_secret, self.redis_password):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
-        if self.redis_url and "@" in self.redis_url:
-            userinfo = self.redis_url.split("://", 1)[-1].split("@", 1)[0]
-            password = userinfo.split(":", 1)[-1]
-            if password:
-                out.append(password)
+        password = urlsplit(self.effective_redis_url).password
+        if password:
+            out += [password, unquote(password)]
         return out
 
     def redacted_redis_url(self) -> str:
