@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import ssl
 import sys
 import time
 from urllib.parse import unquote, urlsplit
@@ -67,6 +66,8 @@ def _connect(url: str) -> socket.socket:
     parts = urlsplit(url)
     sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=TIMEOUT_S)
     if parts.scheme == "rediss":
+        import ssl  # noqa: PLC0415 - 10 ms to import; only TLS needs it
+
         sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
     return sock
 
