@@ -18,7 +18,17 @@ from shared.contracts.prices import PriceObservation, decode_latest, decode_pric
 from shared.errors import ContractError
 from shared.holdings import HoldingsWatcher
 from shared.keys import GROUP_NAV
-from shared.metrics import AUM, NAV, NAV_AGE, SNAPSHOT_LATENCY, SNAPSHOTS, set_gauge
+from shared.metrics import (
+    AUM,
+    NAV,
+    NAV_AGE,
+    SNAPSHOT_DEGRADED,
+    SNAPSHOT_LATENCY,
+    SNAPSHOT_TIMESTAMP,
+    SNAPSHOTS,
+    record_account_data,
+    set_gauge,
+)
 from shared.redis_io import Entry, EntryPos, GroupReader, entry_pos
 from shared.service import ServiceContext
 
@@ -35,6 +45,7 @@ READ_COUNT = 1000         # entries per XREADGROUP; a full read means more are w
 # 10,000 instruments, and ~13 MB of parsed replies: a backlog after an outage is read in pieces.
 MAX_BATCH = 20_000
 LOG_LINE_EVERY_S = 1.0    # the [aum-v7] line at most once a second
+ACCOUNT = "main"          # the one account of BINANCE_API_KEY (DESIGN.md "Several accounts")
 
 
 def merge_price(prices: dict[str, PriceObservation], positions: dict[str, EntryPos],
@@ -252,6 +263,7 @@ class NavLoop:
         if state.polls != self._published_polls and state.error:
             self.ctx.heartbeat.error(f"account: {state.error}")
         self._published_polls = state.polls
+        record_account_data(ACCOUNT, state.last_good.ts if state.last_good else None)
         if ids:  # Redis stamped the newest entry of the batch when the pricer added it
             SNAPSHOT_LATENCY.observe(max(0.0, time.time() - entry_pos(ids[-1])[0] / 1000))
         self._report(doc)
@@ -263,6 +275,8 @@ class NavLoop:
         set_gauge(NAV, doc["nav_total"])
         set_gauge(AUM, doc["aum"]["total"])
         set_gauge(NAV_AGE, doc["nav_age_s"])
+        SNAPSHOT_TIMESTAMP.set(doc["ts"])
+        SNAPSHOT_DEGRADED.set(1 if doc["status"]["degraded"] else 0)
         hb.status = "degraded" if doc["status"]["degraded"] else "ok"
         hb.gauges.update(nav_seq=doc["seq"], nav_source=doc["source"], nav_total=doc["nav_total"],
                          nav_age_s=doc["nav_age_s"], aum_total=doc["aum"]["total"],

@@ -16,7 +16,7 @@ from shared.backoff import Episode
 from shared.contracts.kpis import validate_kpis_document
 from shared.errors import ContractError
 from shared.keys import GROUP_PUBLISHER
-from shared.metrics import ERRORS, STATE_WRITES
+from shared.metrics import ERRORS, STATE_WRITES, record_drawdown
 from shared.redis_io import Entry, GroupReader
 from shared.service import ServiceContext
 
@@ -79,6 +79,9 @@ class PublisherLoop:
         self._test_pause(len(nav_entries) + len(fill_ids))
         commit(self.ctx.r, self.keys, self.reader, pub, acks, self.bounds, write_kpis=write_kpis)
         self._committed(pub, accepted, len(nav_entries), len(fill_ids))
+        if write_kpis:
+            dd = pub.kpis_doc["drawdown"]
+            record_drawdown(dd["dd_pct"], dd["dd_state"], dd["peak_nav"])
 
     def close(self) -> None:
         """Nothing of its own to release: the Redis client belongs to the service context."""
