@@ -16,11 +16,13 @@ assets, `account` by ACCOUNTS_FILE, `service`/`stream`/`group` by navstream's ow
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase as Metric
 
 from shared.contracts.vocabulary import NO_PRICE, TIERS
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Metric)
 
 PORT_OFFSETS = {"pricer": 1, "nav": 2, "publisher": 3, "dashboard": 4, "marketsim": 5, "ledger": 6}
 
@@ -36,73 +39,98 @@ TIER_LEVELS: Mapping[str, int] = {tier: level for level, tier in enumerate((*TIE
 deploy/prometheus/alerts.yml relies on them (1-2 a market fallback, 3 and up the operator's
 number or nothing); tests/monitoring pins them."""
 
+SOURCE_ERROR_KINDS = ("timeout", "rate_limited", "unavailable", "bad_data", "internal")
+"""`kind` of navstream_source_errors_total (services/pricer/runner.py). The pricer creates every
+source x kind at 0 on start, so `increase()` sees the first failure (a counter born at 1 has none)."""
+
 DRAWDOWN_LEVELS: Mapping[str, int] = {"normal": 0, "warning": 1, "critical": 2}
 """`navstream_drawdown_state` values, from the publisher's dd_state (DD_WARNING / DD_CRITICAL)."""
 
+OWNED: dict[str, list[Metric]] = {}
+"""The metrics each service exports; "*" every service. Others' metrics stay out of its /metrics,
+so no process shows a 0 for a figure it does not compute."""
+
+
+def _owned(owner: str, cls: type[M], name: str, doc: str, labels: tuple[str, ...] | list[str] = (),
+           **kw: Any) -> M:
+    metric = cls(name, doc, labels, registry=None, **kw)
+    if isinstance(metric, Gauge) and not labels:
+        metric.set(math.nan)   # unknown until the service sets it, never 0
+    OWNED.setdefault(owner, []).append(metric)
+    return metric
+
+
 # --- pricer ------------------------------------------------------------------------------
-PRICES = Counter("navstream_prices_total", "Resolved asset prices published, by pricing tier",
-                 ["asset", "source"])
-FALLBACKS = Counter("navstream_price_fallbacks_total", "Asset prices that came from a tier below mark",
-                    ["asset", "source"])
-SOURCE_ERRORS = Counter("navstream_source_errors_total",
-                        "Price/account source failures, by kind (timeout, rate_limited, unavailable, "
-                        "bad_data, internal)", ["source", "kind"])
-ROUND_SECONDS = Histogram("navstream_pricing_round_seconds", "Duration of one pricing round",
-                          buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
-PRICE_TIER = Gauge("navstream_price_tier",
-                   "Tier that priced the asset this round: 0 mark, 1 spot_cache, 2 coingecko, 3 avg_cost, "
-                   "4 none", ["asset"])
-PRICE_TIMESTAMP = Gauge("navstream_last_price_timestamp_seconds",
-                        "Observation time of the asset's price used this round; NaN when no tier priced it",
-                        ["asset"])
-DIVERGENCE = Gauge("navstream_price_divergence_ratio",
-                   "(max - min) / min of the asset's usable live prices; NaN with fewer than two", ["asset"])
-DIVERGED = Gauge("navstream_price_diverged", "1 while the asset's live sources disagree beyond "
-                 "DIVERGENCE_THRESHOLD", ["asset"])
-DEPEG = Gauge("navstream_stablecoin_depeg_ratio", "|price - 1| of a stablecoin (STABLECOINS); NaN unpriced",
-              ["asset"])
-DEPEGGED = Gauge("navstream_stablecoin_depegged", "1 while the stablecoin is more than DEPEG_THRESHOLD "
-                 "from 1.0", ["asset"])
-USED_WEIGHT = Gauge("navstream_binance_used_weight",
-                    "Binance request weight used in the current minute (X-MBX-USED-WEIGHT-1M), by API: "
-                    "usdm (fapi) or spot (api)", ["venue"])
-WEIGHT_LIMIT = Gauge("navstream_binance_weight_limit",
-                     "Binance request weight allowed per minute (exchangeInfo rateLimits REQUEST_WEIGHT)",
-                     ["venue"])
+PRICES = _owned("pricer", Counter, "navstream_prices_total",
+                "Resolved asset prices published, by pricing tier", ["asset", "source"])
+FALLBACKS = _owned("pricer", Counter, "navstream_price_fallbacks_total",
+                   "Asset prices that came from a tier below mark", ["asset", "source"])
+SOURCE_ERRORS = _owned("pricer", Counter, "navstream_source_errors_total",
+                       "Price source failures, by kind (SOURCE_ERROR_KINDS)", ["source", "kind"])
+ROUND_SECONDS = _owned("pricer", Histogram, "navstream_pricing_round_seconds", "Duration of one pricing round",
+                       buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
+PRICE_TIER = _owned("pricer", Gauge, "navstream_price_tier",
+                    "Tier that priced the asset this round: 0 mark, 1 spot_cache, 2 coingecko, 3 avg_cost, 4 none",
+                    ["asset"])
+PRICE_TIMESTAMP = _owned("pricer", Gauge, "navstream_last_price_timestamp_seconds",
+                         "Observation time of the asset's price used this round; NaN when no tier priced it",
+                         ["asset"])
+DIVERGENCE = _owned("pricer", Gauge, "navstream_price_divergence_ratio",
+                    "(max - min) / min of the asset's usable live prices; NaN with fewer than two", ["asset"])
+DIVERGED = _owned("pricer", Gauge, "navstream_price_diverged",
+                  "1 while the asset's live sources disagree beyond DIVERGENCE_THRESHOLD", ["asset"])
+DEPEG = _owned("pricer", Gauge, "navstream_stablecoin_depeg_ratio",
+               "|price - 1| of a stablecoin (STABLECOINS); NaN when unpriced", ["asset"])
+DEPEGGED = _owned("pricer", Gauge, "navstream_stablecoin_depegged",
+                  "1 while the stablecoin is more than DEPEG_THRESHOLD from 1.0", ["asset"])
+
+# --- Binance request weight (whichever service talks to Binance sets it) --------------------
+USED_WEIGHT = _owned("*", Gauge, "navstream_binance_used_weight",
+                     "Binance request weight used in the current minute (X-MBX-USED-WEIGHT-1M), by API: "
+                     "usdm (fapi) or spot (api)", ["venue"])
+WEIGHT_LIMIT = _owned("*", Gauge, "navstream_binance_weight_limit",
+                      "Binance request weight allowed per minute (exchangeInfo rateLimits REQUEST_WEIGHT)",
+                      ["venue"])
 
 # --- nav ---------------------------------------------------------------------------------
-SNAPSHOT_LATENCY = Histogram("navstream_snapshot_latency_seconds",
-                             "Newest price observation in a batch to its snapshot on hedge:nav",
-                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
-SNAPSHOTS = Counter("navstream_snapshots_total", "NAV snapshots published, by source", ["source"])
-NAV = Gauge("navstream_nav_usd", "Futures NAV (wallet + unrealised PnL), USD; NaN when unknown")
-AUM = Gauge("navstream_aum_usd", "AUM (NAV + off-exchange holdings), USD; NaN when unknown")
-NAV_AGE = Gauge("navstream_nav_age_seconds", "Age of the account data behind nav_total; NaN when unknown")
-SNAPSHOT_TIMESTAMP = Gauge("navstream_last_snapshot_timestamp_seconds",
-                           "`ts` of the newest snapshot the nav service put on hedge:nav")
-SNAPSHOT_DEGRADED = Gauge("navstream_snapshot_degraded", "1 when the newest snapshot has status.degraded")
-ACCOUNT_TIMESTAMP = Gauge("navstream_account_data_timestamp_seconds",
-                          "When the account's last good data was read from the exchange", ["account"])
-RECON_BREAKS = Gauge("navstream_recon_breaks",
-                     "Reconciliation breaks open for the account and asset (wallet change not explained "
-                     "by income beyond RECON_TOLERANCE_USD)", ["account", "asset"])
+SNAPSHOT_LATENCY = _owned("nav", Histogram, "navstream_snapshot_latency_seconds",
+                          "Newest price observation in a batch to its snapshot on hedge:nav",
+                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
+SNAPSHOTS = _owned("nav", Counter, "navstream_snapshots_total", "NAV snapshots published, by source", ["source"])
+NAV = _owned("nav", Gauge, "navstream_nav_usd", "Futures NAV (wallet + unrealised PnL), USD; NaN when unknown")
+AUM = _owned("nav", Gauge, "navstream_aum_usd", "AUM (NAV + off-exchange holdings), USD; NaN when unknown")
+NAV_AGE = _owned("nav", Gauge, "navstream_nav_age_seconds",
+                 "Age of the account data behind nav_total; NaN when unknown")
+SNAPSHOT_TIMESTAMP = _owned("nav", Gauge, "navstream_last_snapshot_timestamp_seconds",
+                            "`ts` of the newest snapshot the nav service put on hedge:nav")
+SNAPSHOT_DEGRADED = _owned("nav", Gauge, "navstream_snapshot_degraded",
+                           "1 when the newest snapshot has status.degraded")
+ACCOUNT_TIMESTAMP = _owned("nav", Gauge, "navstream_account_data_timestamp_seconds",
+                           "When the account's last good data was read from the exchange; NaN if never",
+                           ["account"])
+RECON_BREAKS = _owned("nav", Gauge, "navstream_recon_breaks",
+                      "Reconciliation breaks open for the account and asset (wallet change not explained "
+                      "by income beyond RECON_TOLERANCE_USD)", ["account", "asset"])
 
 # --- publisher -----------------------------------------------------------------------------
-STATE_WRITES = Counter("navstream_state_writes_total", "State documents written by the publisher", ["result"])
-DRAWDOWN = Gauge("navstream_drawdown_ratio", "Futures NAV below its running peak, (peak - nav) / peak; "
-                 "NaN when unknown")
-DRAWDOWN_STATE = Gauge("navstream_drawdown_state", "Drawdown state: 0 normal, 1 warning (DD_WARNING), "
-                       "2 critical (DD_CRITICAL); NaN when unknown")
-PEAK_NAV = Gauge("navstream_peak_nav_usd", "Running peak of futures NAV behind the drawdown, USD")
+STATE_WRITES = _owned("publisher", Counter, "navstream_state_writes_total",
+                      "State documents written by the publisher", ["result"])
+DRAWDOWN = _owned("publisher", Gauge, "navstream_drawdown_ratio",
+                  "Futures NAV below its running peak, (peak - nav) / peak; NaN when unknown")
+DRAWDOWN_STATE = _owned("publisher", Gauge, "navstream_drawdown_state",
+                        "Drawdown state: 0 normal, 1 warning (DD_WARNING), 2 critical (DD_CRITICAL); NaN unknown")
+PEAK_NAV = _owned("publisher", Gauge, "navstream_peak_nav_usd",
+                  "Running peak of futures NAV behind the drawdown, USD")
 
 # --- ledger --------------------------------------------------------------------------------
-UNIT_PRICE = Gauge("navstream_unit_price", "Unit price of the fund (aum.total / units), USD per unit; "
-                   "NaN when unknown")
-STRIKE_HELD = Gauge("navstream_strike_held", "1 while the day's strike is held for the operator's approval")
+UNIT_PRICE = _owned("ledger", Gauge, "navstream_unit_price",
+                    "Unit price of the fund (aum.total / units), USD per unit; NaN when unknown")
+STRIKE_HELD = _owned("ledger", Gauge, "navstream_strike_held",
+                     "1 while the day's strike is held for the operator's approval")
 
 # --- every service ---------------------------------------------------------------------------
-ERRORS = Counter("navstream_errors_total", "Errors a service handled, by kind", ["service", "kind"])
-BUILD_INFO = Gauge("navstream_build_info", "Always 1; the installed navstream version", ["version"])
+ERRORS = _owned("*", Counter, "navstream_errors_total", "Errors a service handled, by kind", ["service", "kind"])
+BUILD_INFO = _owned("*", Gauge, "navstream_build_info", "Always 1; the installed navstream version", ["version"])
 
 
 def _version() -> str:
@@ -119,6 +147,8 @@ def serve_metrics(service: str, settings: Settings) -> int | None:
     """Start `service`'s /metrics on METRICS_HOST; returns the port, or None when disabled or busy."""
     if not settings.metrics_port_base:
         return None
+    for metric in OWNED.get(service, []) + OWNED["*"]:
+        REGISTRY.register(metric)
     host = settings.metrics_host
     port = settings.metrics_port_base + PORT_OFFSETS.get(service, 9)
     try:
@@ -151,6 +181,13 @@ def _label_keys(gauge: Gauge) -> list[tuple[str, ...]]:
 
 
 # --- helpers other services call ---------------------------------------------------------------
+
+def init_source_errors(sources: list[str]) -> None:
+    """Create each source's error counters at 0 (see SOURCE_ERROR_KINDS)."""
+    for source in sources:
+        for kind in SOURCE_ERROR_KINDS:
+            SOURCE_ERRORS.labels(source, kind)
+
 
 def record_account_data(account: str, ts: float | None) -> None:
     """The time of `account`'s last good exchange data (nav service, per account)."""

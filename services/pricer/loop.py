@@ -23,6 +23,7 @@ from shared.metrics import (
     ROUND_SECONDS,
     SOURCE_ERRORS,
     TIER_LEVELS,
+    init_source_errors,
     set_labelled,
 )
 from shared.service import ServiceContext
@@ -85,6 +86,7 @@ class PricerLoop:
         self.ids = IdMapFile(settings.coingecko_ids_file)
         self.runner = SourceRunner(sources or build_sources(settings, self.holdings, self.ids),
                                    ctx.log, self._source_failed)
+        init_source_errors(list(self.runner.statuses))
         self.policy = policy_from(settings)
         self.view = RedisView()
         self.tiers: dict[str, str] = {}

@@ -84,6 +84,9 @@ def test_metrics_an_alert_rule_needs(base, r):
     assert _value(pub, "navstream_consumer_lag_entries", 'group="nav",stream="hedge:prices"') is not None
     assert _value(pub, "navstream_consumer_pending_entries", 'group="publisher",stream="hedge:nav"') >= 0
     assert _value(pub, "navstream_stream_length_entries", 'stream="hedge:nav"') > 0
+    # each service exports only its own figures: no 0 from a process that does not compute it
+    assert "navstream_nav_usd" not in pricer_text and "navstream_price_tier" not in pub
+    assert "navstream_last_snapshot_timestamp_seconds" not in pub and "navstream_unit_price" not in pub
     for port in (base + 1, base + 2, base + 3):
         assert re.search(r'navstream_build_info\{version="[^"]+"\} 1\.0', _scrape(port))
 
