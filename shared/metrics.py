@@ -44,7 +44,7 @@ SOURCE_ERROR_KINDS = ("timeout", "rate_limited", "unavailable", "bad_data", "int
 source x kind at 0 on start, so `increase()` sees the first failure (a counter born at 1 has none)."""
 
 DRAWDOWN_LEVELS: Mapping[str, int] = {"normal": 0, "warning": 1, "critical": 2}
-"""`navstream_drawdown_state` values, from the publisher's dd_state (DD_WARNING / DD_CRITICAL)."""
+"""`navstream_drawdown_state` values, from the publisher's dd_state (PUBLISHER_DD_WARNING / _DD_CRITICAL)."""
 
 OWNED: dict[str, list[Metric]] = {}
 """The metrics each service exports; "*" every service. Others' metrics stay out of its /metrics,
@@ -118,7 +118,8 @@ STATE_WRITES = _owned("publisher", Counter, "navstream_state_writes_total",
 DRAWDOWN = _owned("publisher", Gauge, "navstream_drawdown_ratio",
                   "Futures NAV below its running peak, (peak - nav) / peak; NaN when unknown")
 DRAWDOWN_STATE = _owned("publisher", Gauge, "navstream_drawdown_state",
-                        "Drawdown state: 0 normal, 1 warning (DD_WARNING), 2 critical (DD_CRITICAL); NaN unknown")
+                        "Drawdown state: 0 normal, 1 warning (PUBLISHER_DD_WARNING), 2 critical "
+                        "(PUBLISHER_DD_CRITICAL); NaN when unknown")
 PEAK_NAV = _owned("publisher", Gauge, "navstream_peak_nav_usd",
                   "Running peak of futures NAV behind the drawdown, USD")
 

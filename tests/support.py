@@ -228,3 +228,16 @@ class NavstreamUp:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         return terminate(self.proc, timeout)[0]
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of binary `name`; skips the test without it, except under CI=true, where it fails
+    (a test that needs a real tool must run in CI, never skip there)."""
+    import pytest
+
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is missing in CI: .ci/run should apt-get install {package}")
+    pytest.skip(f"{name} not installed: apt-get install -y {package}")
