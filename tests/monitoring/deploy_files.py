@@ -67,3 +67,10 @@ def alertmanager_config_for(binary: str) -> str:
     if alertmanager_version(binary) >= (0, 26):
         return text
     return re.sub(r"bot_token_file: \S+", 'bot_token: "0:placeholder-for-alertmanager-0.25"', text)
+
+
+def dashboard_panels() -> list[dict]:
+    import json
+
+    dashboard = json.loads((GRAFANA_DIR / "dashboards" / "navstream.json").read_text())
+    return [p for p in dashboard["panels"] if p["type"] != "row"]

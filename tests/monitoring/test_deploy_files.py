@@ -12,6 +12,7 @@ from shared.metrics import PORT_OFFSETS, TIER_LEVELS
 from tests.monitoring.deploy_files import (
     ALERTMANAGER,
     ALERTS,
+    GRAFANA_DIR,
     PROMETHEUS_CONFIGS,
     RULE_TESTS,
     RUNBOOK,
@@ -19,6 +20,7 @@ from tests.monitoring.deploy_files import (
     alertmanager,
     alertmanager_config_for,
     amtool,
+    dashboard_panels,
     load,
     promtool,
     run,
@@ -132,3 +134,22 @@ def test_the_telegram_token_is_read_from_a_file_never_written_in_the_config():
         assert "bot_token" not in conf
         assert conf["bot_token_file"].startswith("/etc/alertmanager/secrets/")
     assert "bot_token:" not in ALERTMANAGER.read_text()
+
+
+def test_grafana_provisioning_points_the_dashboard_at_the_provisioned_prometheus():
+    datasources = load(GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml")["datasources"]
+    assert [d["type"] for d in datasources] == ["prometheus"]
+    uid = datasources[0]["uid"]
+    provider = load(GRAFANA_DIR / "provisioning" / "dashboards" / "navstream.yml")["providers"][0]
+    assert provider["options"]["path"] == "/etc/grafana/dashboards"
+    panels = dashboard_panels()
+    assert len({p["id"] for p in panels}) == len(panels) and len({p["title"] for p in panels}) == len(panels)
+    for panel in panels:
+        assert panel["targets"], panel["title"]
+        for target in [panel, *panel["targets"]]:
+            assert target["datasource"] == {"type": "prometheus", "uid": uid}, panel["title"]
+    wanted = ("navstream_nav_usd", "navstream_aum_usd", "navstream_unit_price", "navstream_drawdown_ratio",
+              "navstream_price_tier", "navstream:source_errors:rate5m", "navstream_pricing_round_seconds",
+              "navstream_snapshot_latency_seconds", "navstream_consumer_lag_entries", "navstream_binance_used_weight")
+    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    assert [w for w in wanted if w not in exprs] == []
