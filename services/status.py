@@ -19,6 +19,7 @@ import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from shared.backoff import Episode
 from shared.contracts.health import decode_heartbeat
 from shared.errors import ContractError
 from shared.keys import SERVICES, Keys
@@ -134,6 +135,7 @@ class StatusCollector(Collector):
 
     def __init__(self, r: redis.Redis, keys: Keys, services: list[str]) -> None:
         self.r, self.keys, self.services = r, keys, services
+        self.outage = Episode(log, "status metrics: reading Redis")
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())   # collected live; nothing to check at registration
@@ -142,11 +144,12 @@ class StatusCollector(Collector):
         up = GaugeMetricFamily("navstream_redis_up", "1 when the status collector could read Redis")
         try:
             health, streams = collect(self.r, self.keys, self.services)
-        except RedisUnavailable as exc:
-            log.warning("status metrics: cannot reach Redis (%s)", exc)
+        except (*RedisUnavailable, redis.ResponseError) as exc:   # unreachable, or refusing (LOADING, NOAUTH...)
+            self.outage.failed(exc, "exporting navstream_redis_up 0 until it answers")
             up.add_metric([], 0)
             yield up
             return
+        self.outage.recovered()
         up.add_metric([], 1)
         yield up
         yield from _health_families(health)
