@@ -78,7 +78,7 @@ class NavLoop:
         self._tracked_dirty = True
         self._last_publish = 0.0     # monotonic
         self._last_log_line = -math.inf   # monotonic
-        self._logged_assets: tuple[str, ...] | None = None
+        self._logged_assets: tuple[tuple[str, bool], ...] | None = None
         self._changed = True
         self._manual_key: bytes | None = None
         self._manual_read_at = -math.inf   # monotonic
@@ -269,7 +269,8 @@ class NavLoop:
                          nav_age_s=doc["nav_age_s"], aum_total=doc["aum"]["total"],
                          reasons=doc["status"]["reasons"][:10], prices_known=len(self.prices))
         now = time.monotonic()
-        assets = tuple(sorted(doc["aum"]["offexchange"]))
+        # the assets, and which of them have a price: the line comes again once prices arrive
+        assets = tuple(sorted((k, v.get("usd_value") is not None) for k, v in doc["aum"]["offexchange"].items()))
         if now - self._last_log_line >= LOG_LINE_EVERY_S or assets != self._logged_assets:
             self._last_log_line, self._logged_assets = now, assets
             self.log.info("%s", aum_log_line(doc))
