@@ -79,10 +79,9 @@ class PositionView:
 
 
 @dataclass(frozen=True, slots=True)
-class AssetView:
-    """One row of `assets[]`: a margin asset's wallet and the positions margined in it."""
+class Totals:
+    """Wallet, uPnL and margins: of one margin asset, or the account's `total*` figures by its mode."""
 
-    asset: str
     wallet: float
     upnl: float
     initial_margin: float
@@ -98,21 +97,10 @@ class AssetView:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
-    """The account's `total*` figures, as the margin mode defines them."""
+class AssetView(Totals):
+    """One row of `assets[]`: a margin asset's wallet and the positions margined in it."""
 
-    wallet: float
-    upnl: float
-    initial_margin: float
-    maint_margin: float
-
-    @property
-    def margin_balance(self) -> float:
-        return self.wallet + self.upnl
-
-    @property
-    def available(self) -> float:
-        return max(0.0, self.margin_balance - self.initial_margin)
+    asset: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +170,14 @@ def _asset_views(state: AccountState, rows: list) -> tuple[AssetView, ...]:
     out = []
     for name in names:
         mine = [r for r in rows if r[0].margin_asset == name]
-        out.append(AssetView(name, state.wallets.get(name, 0.0), sum(r[2] for r in mine),
-                             sum(r[4] for r in mine), sum(r[5] for r in mine)))
+        out.append(AssetView(state.wallets.get(name, 0.0), sum(r[2] for r in mine),
+                             sum(r[4] for r in mine), sum(r[5] for r in mine), asset=name))
     return tuple(out)
 
 
 def _totals(assets: tuple[AssetView, ...], multi_assets: bool, usd: Mapping[str, float]) -> Totals:
     if not multi_assets:
-        usdt = next((a for a in assets if a.asset == USD_PAR_ASSET), AssetView(USD_PAR_ASSET, 0.0, 0.0, 0.0, 0.0))
+        usdt = next((a for a in assets if a.asset == USD_PAR_ASSET), AssetView(0.0, 0.0, 0.0, 0.0, asset=USD_PAR_ASSET))
         return Totals(usdt.wallet, usdt.upnl, usdt.initial_margin, usdt.maint_margin)
 
     def in_usd(value: float, asset: str) -> float:
