@@ -49,8 +49,14 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from services.marketsim import client
 
     base = _sim_base()
+    if args.sim_cmd == "transfer":
+        done = client.transfer(base, args.account, args.amount, args.asset, recorded=not args.unrecorded)
+        print(f"{done['account']}: {done['amount']:+,.8g} {done['asset']}; wallet now {done['wallet']:,.8g} "
+              + (f"(TRANSFER tranId {done['tran_id']})" if done["recorded"] else "(unrecorded: no income record)"))
+        return 0
     if args.sim_cmd == "fault":
-        active = client.set_fault(base, args.source, args.mode, args.symbol, args.delay)
+        active = client.set_fault(base, args.source, args.mode, args.symbol, delay_s=args.delay,
+                                  account=args.account)
     elif args.sim_cmd == "clear":
         active = client.clear_faults(base, args.source)
     else:
@@ -64,6 +70,13 @@ def _cmd_nav(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     r = _redis()
+    if args.nav_cmd == "explain":
+        from services.nav.bookkeeper import request_explanation
+
+        request_explanation(r, settings.keys, args.account, args.asset, args.note or "")
+        print(f"explanation recorded for account {args.account} {args.asset.upper()}; the nav service clears "
+              "that reconciliation break at its next poll and keeps the note with the reconciliation state")
+        return 0
     if args.nav_cmd == "set":
         set_manual_nav(r, settings.keys, args.value, args.note or "")
         print(f"manual NAV set to {args.value:,.2f} USD; snapshots now say source \"manual\" "
@@ -85,13 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--strict", action="store_true", help="a degraded service (fallback data) counts as unhealthy")
     st.set_defaults(func=_cmd_status)
 
-    sim = sub.add_parser("sim", help="inject faults into marketsim (sim mode)")
+    from services.marketsim.faults import MODES
+
+    sim = sub.add_parser("sim", help="inject faults and transfers into marketsim (sim mode)")
     sim_sub = sim.add_subparsers(dest="sim_cmd", required=True)
     fault = sim_sub.add_parser("fault", help="e.g. `navstream sim fault mark down` or `... coingecko 429 BTC`")
     fault.add_argument("source", choices=["mark", "spot", "coingecko", "account"])
-    fault.add_argument("mode", choices=["down", "slow", "429", "418", "zero", "stale", "delisted"])
+    fault.add_argument("mode", choices=list(MODES))
     fault.add_argument("symbol", nargs="?", help="only this asset or market (default: all)")
     fault.add_argument("--delay", type=float, default=None, help="seconds, for mode slow")
+    fault.add_argument("--account", help="source account only: just this account (e.g. sub1)")
+    transfer = sim_sub.add_parser("transfer", help="e.g. `navstream sim transfer main -1000 USDT`")
+    transfer.add_argument("account", help="simulated account (main, sub1)")
+    transfer.add_argument("amount", type=float, help="> 0 deposit, < 0 withdrawal")
+    transfer.add_argument("asset", help="USDT, USDC, ...")
+    transfer.add_argument("--unrecorded", action="store_true",
+                          help="change the wallet without a TRANSFER income record (a reconciliation break)")
     clear = sim_sub.add_parser("clear", help="clear all faults (or one source's)")
     clear.add_argument("source", nargs="?", choices=["mark", "spot", "coingecko", "account"])
     sim_sub.add_parser("faults", help="list active faults")
@@ -103,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     nav_set.add_argument("value", type=float)
     nav_set.add_argument("--note", help="why, shown to operators")
     nav_sub.add_parser("clear", help="return to live account data")
+    nav_explain = nav_sub.add_parser("explain", help="explain an account's reconciliation break (clears it)")
+    nav_explain.add_argument("account")
+    nav_explain.add_argument("asset")
+    nav_explain.add_argument("--note", required=True, help="what explains the wallet's movement")
     nav.set_defaults(func=_cmd_nav)
 
     sub.add_parser("bench", help="benchmark the pipeline (see BENCHMARKS.md; `navstream bench --help`)")

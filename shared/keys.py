@@ -78,6 +78,22 @@ class Keys:
         return f"{self.prefix}:assets:tracked"
 
     @property
+    def income_cursor(self) -> str:
+        """Hash: account -> JSON cursor of its `/fapi/v1/income` reads (services/nav/income.py)."""
+        return f"{self.prefix}:income:cursor"
+
+    @property
+    def recon_state(self) -> str:
+        """Hash: account -> JSON reconciliation state (wallets, residuals, pending records)."""
+        return f"{self.prefix}:recon:state"
+
+    @property
+    def recon_explain(self) -> str:
+        """Hash: "<account>/<asset>" -> JSON `{note, ts}`, an operator's explanation of a break
+        (`navstream nav explain`); the nav service applies and removes it."""
+        return f"{self.prefix}:recon:explain"
+
+    @property
     def kpi_state(self) -> str:
         """Hash: publisher's KPI state that must survive restarts (drawdown peak, ...)."""
         return f"{self.prefix}:kpi:state"

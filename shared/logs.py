@@ -47,6 +47,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def add_secrets(values: Iterable[str]) -> None:
+    """Redact more secret values (keys read after logging was set up, e.g. per-account API keys)."""
+    extra = [v for v in values if v and len(v) >= 4]
+    for handler in logging.getLogger().handlers:
+        for f in handler.filters:
+            if isinstance(f, RedactingFilter):
+                f.secrets = sorted(set(f.secrets) | set(extra), key=len, reverse=True)
+
+
 def setup_logging(service: str, level: str = "INFO", secrets: Iterable[str] = ()) -> logging.Logger:
     """Configure the root logger for `service`; returns the service's logger."""
     handler = logging.StreamHandler(sys.stderr)

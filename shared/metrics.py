@@ -30,7 +30,14 @@ SNAPSHOTS = Counter("navstream_snapshots_total", "NAV snapshots published, by so
 NAV = Gauge("navstream_nav_total_usd", "Futures NAV (wallet + unrealised PnL), USD; NaN when unknown")
 AUM = Gauge("navstream_aum_total_usd", "AUM (NAV + off-exchange holdings), USD; NaN when unknown")
 NAV_AGE = Gauge("navstream_nav_age_seconds", "Age of the account data behind nav_total; NaN when unknown")
+RECON_BREAKS = Gauge("navstream_recon_breaks", "Account assets whose wallet moved more than their income records "
+                     "explain (beyond RECON_TOLERANCE_USD)")
 STATE_WRITES = Counter("navstream_state_writes_total", "State documents written by the publisher", ["result"])
+BINANCE_USED_WEIGHT = Gauge("navstream_binance_used_weight",
+                            "Binance's X-MBX-USED-WEIGHT-1M of the last answer: request weight this IP used "
+                            "in the current minute (limit 2400 on USD-M)", ["api"])
+LISTING_RELOADS = Counter("navstream_listing_reloads_total", "Exchange listings (exchangeInfo) the pricer loaded",
+                          ["source"])
 ERRORS = Counter("navstream_errors_total", "Errors a service handled, by kind", ["service", "kind"])
 
 

@@ -33,6 +33,7 @@ from services.dashboard.views import (
     fmt_num,
     fmt_pct,
     fmt_qty,
+    fmt_text,
     fmt_usd,
     freshness,
     fx_rate,
@@ -109,7 +110,8 @@ def _sections(d: OverviewData) -> dict[str, tuple[str, Callable[[], Any]]]:
         "donut_state": (d.snap_fresh.key, lambda: donut_state(d)),
         "holdings": (aum_key, lambda: holdings_table(d)),
         "kpis": (digest(d.kpis.get("ts"), d.kpis_loaded.origin, d.kpis_fresh.key), lambda: kpi_panel(d)),
-        "positions": (digest(fp, d.positions, d.snap_fresh.key), lambda: positions_card(d)),
+        "positions": (digest(fp, d.positions, d.nav.get("accounts"), d.snap_fresh.key),
+                      lambda: positions_section(d)),
     }
 
 
@@ -274,6 +276,54 @@ def positions_card(d: OverviewData) -> dbc.Card:
     return c.card("overview-positions", "Positions", tbl, stale_label=d.snap_fresh.label)
 
 
+def _account_summary(name: str, acc: Mapping[str, Any]) -> list:
+    mode = {"single_asset": "single-asset", "multi_assets": "multi-assets"}.get(
+        str(acc.get("mode")), fmt_text(acc.get("mode")))
+    breaks = acc.get("recon_breaks") or []
+    parts = [html.Strong(name, className="me-2"), c.source_badge(acc.get("source"), f"overview-account-{name}-source"),
+             html.Span(f" {mode}", className="small text-muted ms-1"),
+             html.Span(fmt_usd(acc.get("nav_usd")), className="ms-3", id=f"overview-account-{name}-nav"),
+             html.Span(f" · {fmt_age(acc.get('age_s'))} old" if num(acc.get("age_s")) is not None else "",
+                       className="small text-muted")]
+    if breaks:
+        parts.append(dbc.Badge(f"reconciliation break: {', '.join(map(str, breaks))}", color="danger",
+                               className="ms-2"))
+    return parts
+
+
+def _asset_rows(assets: Any) -> list[dict[str, str]]:
+    if not isinstance(assets, Mapping):
+        return []
+    return [{"asset": str(asset), "wallet": fmt_num(a.get("wallet"), 4), "upnl": fmt_num(a.get("upnl"), 4),
+             "price": fmt_num(a.get("usd_price"), 4), "src": fmt_text(a.get("price_src")),
+             "usd": fmt_usd(a.get("usd_value"))}
+            for asset, a in sorted(assets.items()) if isinstance(a, Mapping)]
+
+
+def accounts_card(d: OverviewData) -> dbc.Card:
+    """One collapsed row per exchange account (mode, source, NAV, age); open it for assets and reasons."""
+    accounts = d.nav.get("accounts")
+    if not isinstance(accounts, Mapping) or not accounts:
+        return c.card("overview-accounts", "Exchange accounts", c.no_data(NO_DATA), stale_label=d.snap_fresh.label)
+    rows = []
+    for name, acc in sorted(accounts.items()):
+        if not isinstance(acc, Mapping):
+            continue
+        assets = c.table([("asset", "asset"), ("wallet", "wallet"), ("upnl", "uPnL"), ("price", "USD price"),
+                          ("src", "price source"), ("usd", "USD value")], _asset_rows(acc.get("assets")),
+                         f"overview-account-{name}-assets", empty="no asset rows")
+        reasons = [html.Li(str(r)) for r in acc.get("reasons") or []]
+        rows.append(html.Details([html.Summary(_account_summary(str(name), acc)), assets,
+                                  html.Ul(reasons, className="small text-muted mt-1") if reasons else None],
+                                 id=f"overview-account-{name}", className="mb-2"))
+    return c.card("overview-accounts", "Exchange accounts", rows, stale_label=d.snap_fresh.label)
+
+
+def positions_section(d: OverviewData) -> list:
+    """The per-account rows above the positions table (the donut stays Futures + off-exchange)."""
+    return [html.Div(accounts_card(d), className="mb-3"), positions_card(d)]
+
+
 def history_chart(head: str | None) -> c.Figure:
     """The history figure up to the newest point `head` (None: no history), read and built once per point
     (it changes once a minute, pages load more often)."""
@@ -319,7 +369,7 @@ def layout(**_query: str) -> html.Div:
             ], id="overview-donut-card", className=donut_cls), lg=6),
             dbc.Col(html.Div(kpi_panel(d), id="overview-kpis-wrap", className="h-100"), lg=6),
         ], className="g-3 mb-3"),
-        dbc.Row(dbc.Col(html.Div(positions_card(d), id="overview-positions-wrap")), className="g-3 mb-3"),
+        dbc.Row(dbc.Col(html.Div(positions_section(d), id="overview-positions-wrap")), className="g-3 mb-3"),
         dbc.Row(dbc.Col(c.card("overview-history-card", "NAV and AUM history, drawdown (one point a minute)",
                                c.graph("overview-history", history, HISTORY_HEIGHT))), className="g-3 mb-3"),
     ], className="ns-page")
