@@ -30,11 +30,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from services.status import status_command
+    from services.status import expected_services, status_command
 
     settings = load_settings()
     r = _redis()
-    services = args.service or [s for s in SERVICES if s != "marketsim" or settings.mode is Mode.SIM]
+    services = args.service or expected_services(settings)
     return status_command(r, settings.keys, services, sys.stdout, strict=args.strict)
 
 

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
                                         # (MARKETSIM_SEED, _BIND, _FILL_INTERVAL_S) are services/marketsim/config.py's
     dash_debug: bool = False
     metrics_port_base: int = Field(9100, ge=0, le=65000)   # 0 = no /metrics endpoints
+    metrics_host: str = "127.0.0.1"   # where /metrics listens (compose: "0.0.0.0", so Prometheus can scrape)
 
     @field_validator("redis_url", "binance_api_key", "binance_api_secret", "binance_futures_url",
                      "binance_spot_url", "coingecko_url", "manual_nav", "coingecko_api_key", mode="before")

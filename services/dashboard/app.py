@@ -145,7 +145,7 @@ def main() -> int:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per poll otherwise
     log.info("starting (mode=%s, redis=%s, state dir=%s)", settings.mode.value, settings.redacted_redis_url(),
              settings.dashboard_state_dir)
-    serve_metrics("dashboard", settings.metrics_port_base)
+    serve_metrics("dashboard", settings)
     app = create_app(settings)
     live_r = connect(settings.effective_redis_url, name="navstream-dashboard-live")
     heartbeat = Heartbeat(live_r, settings.keys, "dashboard", interval_s=1.0)

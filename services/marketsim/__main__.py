@@ -30,7 +30,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
-    serve_metrics("marketsim", settings.metrics_port_base)
+    serve_metrics("marketsim", settings)
     sim = SimState(seed=config.seed, funding_interval_s=config.funding_interval_s)
     try:
         server = SimServer((config.bind, settings.marketsim_port), sim, stop)

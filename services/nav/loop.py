@@ -20,7 +20,18 @@ from shared.errors import ConfigError
 from shared.holdings import HoldingsWatcher
 from shared.keys import GROUP_NAV
 from shared.logs import add_secrets
-from shared.metrics import AUM, NAV, NAV_AGE, RECON_BREAKS, SNAPSHOT_LATENCY, SNAPSHOTS, set_gauge
+from shared.metrics import (
+    AUM,
+    NAV,
+    NAV_AGE,
+    SNAPSHOT_DEGRADED,
+    SNAPSHOT_LATENCY,
+    SNAPSHOT_TIMESTAMP,
+    SNAPSHOTS,
+    record_account_data,
+    record_recon_breaks,
+    set_gauge,
+)
 from shared.redis_io import GroupReader, entry_pos
 from shared.service import ServiceContext
 
@@ -166,6 +177,7 @@ class NavLoop:
     def _report_polls(self, states: dict[str, AccountState]) -> None:
         single = list(states) == [DEFAULT_ACCOUNT]
         for name, st in states.items():
+            record_account_data(name, st.last_good.ts if st.last_good else None)
             if st.polls != self._published_polls.get(name) and st.error:
                 self.ctx.heartbeat.error(f"account: {st.error}" if single else f"account {name}: {st.error}")
 
@@ -176,11 +188,15 @@ class NavLoop:
         set_gauge(NAV, doc["nav_total"])
         set_gauge(AUM, doc["aum"]["total"])
         set_gauge(NAV_AGE, doc["nav_age_s"])
-        breaks = sum(len(a["recon_breaks"]) for a in doc["accounts"].values())
-        RECON_BREAKS.set(breaks)
+        breaks = 0
+        for name, acc in doc["accounts"].items():
+            record_recon_breaks(name, {str(asset): 1 for asset in acc["recon_breaks"]})
+            breaks += len(acc["recon_breaks"])
         if breaks > self._breaks:
             hb.count("recon_breaks", breaks - self._breaks)
         self._breaks = breaks
+        SNAPSHOT_TIMESTAMP.set(doc["ts"])
+        SNAPSHOT_DEGRADED.set(1 if doc["status"]["degraded"] else 0)
         hb.status = "degraded" if doc["status"]["degraded"] else "ok"
         hb.gauges.update(nav_seq=doc["seq"], nav_source=doc["source"], nav_total=doc["nav_total"],
                          nav_age_s=doc["nav_age_s"], aum_total=doc["aum"]["total"],

@@ -11,7 +11,21 @@ from shared.backoff import Episode
 from shared.contracts.vocabulary import NO_PRICE, TIERS, USD_PAR_ASSET, fx_pair
 from shared.exchange import make_spot, make_usdm
 from shared.holdings import Holding, HoldingsWatcher
-from shared.metrics import FALLBACKS, PRICES, ROUND_SECONDS, SOURCE_ERRORS
+from shared.metrics import (
+    DEPEG,
+    DEPEGGED,
+    DIVERGED,
+    DIVERGENCE,
+    FALLBACKS,
+    PRICE_TIER,
+    PRICE_TIMESTAMP,
+    PRICES,
+    ROUND_SECONDS,
+    SOURCE_ERRORS,
+    TIER_LEVELS,
+    init_source_errors,
+    set_labelled,
+)
 from shared.service import ServiceContext
 from shared.settings import Settings
 
@@ -85,6 +99,7 @@ class PricerLoop:
         self.ids = IdMapFile(settings.coingecko_ids_file)
         self.runner = SourceRunner(sources or build_sources(settings, self.holdings, self.ids),
                                    ctx.log, self._source_failed)
+        init_source_errors(list(self.runner.statuses))
         self.policy = policy_from(settings)
         self.view = RedisView()
         self.tiers: dict[str, str] = {}
@@ -195,6 +210,7 @@ class PricerLoop:
                 if outcome.chosen.source != TIERS[0]:
                     FALLBACKS.labels(asset, outcome.chosen.source).inc()
         ROUND_SECONDS.observe(round_ms / 1000.0)
+        export_round(result, self.policy.stablecoins)
         self.max_round_ms = max(self.max_round_ms, round_ms)
         statuses = self.runner.statuses
         sources_ok = all(s.state in ("ok", "idle") for s in statuses.values())
@@ -232,6 +248,28 @@ class PricerLoop:
                                 "listing_reloads": directory.reloads if directory else None,
                                 "absent": sorted(directory.absent) if directory else []}
         return out
+
+
+def export_round(result: RoundResult, stablecoins: frozenset[str]) -> None:
+    """Per-asset gauges of the round: tier, price time, divergence and depeg (shared/metrics.py)."""
+    tier: dict[str, float | None] = {}
+    stamp: dict[str, float | None] = {}
+    spread: dict[str, float | None] = {}
+    depeg: dict[str, float | None] = {}
+    for asset, outcome in result.assets.items():
+        chosen = outcome.chosen
+        tier[asset] = TIER_LEVELS.get(chosen.source if chosen else NO_PRICE, TIER_LEVELS[NO_PRICE])
+        stamp[asset] = outcome.chosen_ts
+        pct = outcome.agreement.spread_pct
+        spread[asset] = None if pct is None else pct / 100.0
+        if asset in stablecoins:
+            depeg[asset] = None if chosen is None else abs(chosen.price - 1.0)
+    set_labelled(PRICE_TIER, tier)
+    set_labelled(PRICE_TIMESTAMP, stamp)
+    set_labelled(DIVERGENCE, spread)
+    set_labelled(DIVERGED, {a: float(a in result.diverged) for a in result.assets})
+    set_labelled(DEPEG, depeg)
+    set_labelled(DEPEGGED, {a: float(a in result.depegged) for a in depeg})
 
 
 def _rank(tier: str) -> int:

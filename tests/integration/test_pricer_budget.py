@@ -54,7 +54,7 @@ def test_unlisted_asset_weight_metric_coingecko_key_and_tracked_assets(env, r, m
     assert sources["chosen"]["src"] == "avg_cost" and "not listed" in sources["errors"]["mark"]
     # request weight: the pricer's own spend under 10 % of 2,400/min, Binance's count exported
     assert 0 < weight["mark"]["weight_1m"] <= 240
-    used = eventually(lambda: _metric(port_base + 1, "navstream_binance_used_weight", 'api="fapi"'), timeout=5,
+    used = eventually(lambda: _metric(port_base + 1, "navstream_binance_used_weight", 'venue="usdm"'), timeout=5,
                       message="the used-weight gauge")
     assert used > 0 and weight["mark"]["used_weight_1m"] > 0
     assert _metric(port_base + 1, "navstream_listing_reloads_total", 'source="mark"') == 1.0

@@ -23,13 +23,13 @@ import ccxt
 
 from shared.errors import SourceError
 from shared.exchange_errors import exchange_errors, translate
-from shared.metrics import BINANCE_USED_WEIGHT, LISTING_RELOADS
+from shared.metrics import LISTING_RELOADS, record_used_weight
 
 from services.pricer.chain import Quote
 from services.pricer.sources.base import SourceAnswer, Want, epoch_seconds, to_float
 from services.pricer.sources.weight import (
-    EXCHANGE_INFO_FAPI, EXCHANGE_INFO_SPOT, WeightMeter, mark_poll_plan, min_poll_interval, spot_ticker_weight,
-    used_weight,
+    EXCHANGE_INFO_FAPI, EXCHANGE_INFO_SPOT, VENUES, WeightMeter, mark_poll_plan, min_poll_interval,
+    spot_ticker_weight, used_weight,
 )
 from services.pricer.units import ContractInfo
 
@@ -94,17 +94,18 @@ class MarketDirectory:
             self.failed_at = now
             return
         finally:
-            record_used_weight(self.exchange, self.api)
+            report_used_weight(self.exchange, self.api)
         if self.failed_at is not None:
             log.warning("%s: market list refreshed again", self.source)
         self.loaded_at, self.failed_at = now, None
 
 
-def record_used_weight(exchange: ccxt.Exchange, api: str) -> int | None:
+def report_used_weight(exchange: ccxt.Exchange, api: str) -> int | None:
     """Export Binance's X-MBX-USED-WEIGHT-1M of the last answer (navstream_binance_used_weight)."""
     used = used_weight(getattr(exchange, "last_response_headers", None))
     if used is not None:
-        BINANCE_USED_WEIGHT.labels(api).set(used)
+        venue, limit = VENUES[api]
+        record_used_weight(venue, used, limit)
     return used
 
 
@@ -186,7 +187,7 @@ class MarkSource:
                 try:
                     rows = self.exchange.fapiPublicGetPremiumIndex()
                 finally:
-                    self.used_weight = record_used_weight(self.exchange, "fapi")
+                    self.used_weight = report_used_weight(self.exchange, "fapi")
         by_id = {r.get("symbol"): r for r in rows if isinstance(r, dict)}
         quotes: dict[str, Quote] = {}
         for market_id in market_ids:
@@ -212,7 +213,7 @@ class MarkSource:
             problems[market_id] = failure.message
             return None
         finally:
-            self.used_weight = record_used_weight(self.exchange, "fapi")
+            self.used_weight = report_used_weight(self.exchange, "fapi")
 
     def cached(self, want: Want, now: float) -> SourceAnswer:
         return SourceAnswer()  # a failed poll serves nothing: the spot cache is the next tier
@@ -270,7 +271,7 @@ class SpotSource:
                 try:
                     tickers = self.exchange.fetch_tickers(sorted(asked.values()))
                 finally:
-                    record_used_weight(self.exchange, "spot")
+                    report_used_weight(self.exchange, "spot")
             problems.update(self._remember(asked, tickers, now))
         return SourceAnswer(self.cached(want, now).quotes, problems)
 

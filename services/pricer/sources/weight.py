@@ -12,6 +12,9 @@ from collections import deque
 from collections.abc import Mapping
 
 FAPI_LIMIT_PER_MIN = 2400
+SPOT_LIMIT_PER_MIN = 6000
+VENUES = {"fapi": ("usdm", FAPI_LIMIT_PER_MIN), "spot": ("spot", SPOT_LIMIT_PER_MIN)}
+"""Binance API -> (`venue` label of navstream_binance_used_weight, its REQUEST_WEIGHT per minute)."""
 BUDGET_SHARE = 0.10
 MARK_SHARE = 0.8
 """Marks may use this much of the pricer's budget; the rest is for exchangeInfo reloads (weight 1)."""
