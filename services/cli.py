@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from services.ledger.cli import register as register_ledger_commands
 from shared.errors import ConfigError, NavstreamError
 from shared.keys import SERVICES
 from shared.settings import Mode, load_settings
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     nav_explain.add_argument("--note", required=True, help="what explains the wallet's movement")
     nav.set_defaults(func=_cmd_nav)
 
+    register_ledger_commands(sub)   # db, flow, strike, ledger (services/ledger/cli.py)
     sub.add_parser("bench", help="benchmark the pipeline (see BENCHMARKS.md; `navstream bench --help`)")
     return parser
 

@@ -65,7 +65,7 @@ def read_health(r: redis.Redis, keys: Keys, service: str, now: float) -> Service
 def collect(r: redis.Redis, keys: Keys, services: list[str]) -> tuple[list[ServiceHealth], list[StreamInfo]]:
     now = time.time()
     health = [read_health(r, keys, s, now) for s in services]
-    streams = [read_stream(r, s, now) for s in (keys.prices, keys.nav, keys.fills)]
+    streams = [read_stream(r, s, now) for s in (keys.prices, keys.nav, keys.fills, keys.income)]
     return health, streams
 
 

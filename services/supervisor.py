@@ -1,7 +1,7 @@
 """`navstream up`: the whole system on one machine, no Docker.
 
 Starts an embedded Redis when REDIS_URL is unset, marketsim in sim mode, then the
-pricer, nav, publisher and dashboard as child processes. Each child's output is
+pricer, nav, publisher, ledger and dashboard as child processes. Each child's output is
 shown prefixed with its name and kept in logs/<service>.log. A child that dies is
 restarted with backoff; SIGINT/SIGTERM stops everything within 10 s.
 """
@@ -27,7 +27,7 @@ from shared.settings import Mode, Settings
 
 log = logging.getLogger("navstream.up")
 
-PIPELINE = ("pricer", "nav", "publisher", "dashboard")
+PIPELINE = ("pricer", "nav", "publisher", "ledger", "dashboard")
 STOP_GRACE_S = 7.0          # SIGTERM → SIGKILL; the whole stop stays under 10 s
 STABLE_AFTER_S = 60.0       # a child up this long has its restart backoff reset
 EMBEDDED_REDIS_PORT = 6380

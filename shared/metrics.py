@@ -128,6 +128,8 @@ PEAK_NAV = _owned("publisher", Gauge, "navstream_peak_nav_usd",
 # --- ledger --------------------------------------------------------------------------------
 UNIT_PRICE = _owned("ledger", Gauge, "navstream_unit_price",
                     "Unit price of the fund (aum.total / units), USD per unit; NaN when unknown")
+LEDGER_ROWS = _owned("ledger", Counter, "navstream_ledger_rows_total", "Rows the ledger committed, by table",
+                     ["table"])
 STRIKE_HELD = _owned("ledger", Gauge, "navstream_strike_held",
                      "1 while the day's strike is held for the operator's approval")
 
@@ -210,12 +212,6 @@ def record_used_weight(venue: str, used: float, limit: float) -> None:
     """Binance's X-MBX-USED-WEIGHT-1M for `venue` ("usdm" or "spot") and that API's per-minute limit."""
     USED_WEIGHT.labels(venue).set(used)
     WEIGHT_LIMIT.labels(venue).set(limit)
-
-
-def record_strike(held: bool, unit_price: float | None) -> None:
-    """The ledger's view: is the day's strike held for approval, and the current unit price."""
-    STRIKE_HELD.set(1 if held else 0)
-    set_gauge(UNIT_PRICE, unit_price)
 
 
 def record_drawdown(dd_ratio: float | None, dd_state: str | None, peak_nav: float | None) -> None:

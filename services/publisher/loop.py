@@ -132,7 +132,7 @@ class PublisherLoop:
         self.fills.refresh(now)
         return plan_publication(accepted=accepted, reference=self.published, state=inputs.state,
                                 closed_bars=inputs.closed_bars, fills=self.fills.totals, now=now,
-                                cfg=self.kpi_cfg)
+                                cfg=self.kpi_cfg, transfers_usd=inputs.transfers_usd)
 
     def _kpis_valid(self, pub: Publication) -> bool:
         try:

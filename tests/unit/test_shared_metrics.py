@@ -10,12 +10,11 @@ from shared.metrics import (
     OWNED,
     PRICE_TIER,
     RECON_BREAKS,
-    STRIKE_HELD,
     UNIT_PRICE,
     _owned,
     record_drawdown,
     record_recon_breaks,
-    record_strike,
+    set_gauge,
     set_labelled,
 )
 
@@ -27,10 +26,10 @@ def _samples(metric) -> dict[tuple[str, ...], float]:
 def test_an_unset_gauge_is_nan_never_zero():
     fresh = _owned("unit-test", Gauge, "navstream_test_fresh_usd", "a gauge nobody set yet")
     assert math.isnan(_samples(fresh)[()])
-    record_strike(held=True, unit_price=None)
-    assert math.isnan(_samples(UNIT_PRICE)[()]) and _samples(STRIKE_HELD)[()] == 1
-    record_strike(held=False, unit_price=1.0123)
-    assert _samples(UNIT_PRICE)[()] == 1.0123 and _samples(STRIKE_HELD)[()] == 0
+    set_gauge(UNIT_PRICE, None)
+    assert math.isnan(_samples(UNIT_PRICE)[()])
+    set_gauge(UNIT_PRICE, 1.0123)
+    assert _samples(UNIT_PRICE)[()] == 1.0123
 
 
 def test_labels_follow_the_assets_of_the_round():

@@ -16,7 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from services.dashboard import components as c
-from services.dashboard import context, data
+from services.dashboard import context, data, record
 from services.dashboard.views import (
     DASH,
     as_mapping,
@@ -331,16 +331,32 @@ def history_chart(head: str | None) -> c.Figure:
     last = memo.last
     if head is not None and last is not None and last[0] == head:
         return last[1]
-    points = data.load_history() if head else []
+    points = _history_points(head)
     figure = c.history_figure(points)
     if points:  # not an empty read (Redis may have failed between the two reads)
         memo.last = (head, figure)
     return figure
 
 
+_RECORD = "record:"
+
+
+def _history_points(head: str | None) -> list[dict]:
+    """From the ledger's record (it outlives Redis; drawdown is the unit price's), else hedge:nav:1m."""
+    if head is None:
+        return []
+    return record.overview_points() if head.startswith(_RECORD) else data.load_history()
+
+
+def history_head() -> str | None:
+    """The newest history point: the record's when it has one, else hedge:nav:1m's (RedisDown if unreachable)."""
+    recorded = record.history_head()
+    return _RECORD + recorded if recorded is not None else data.history_head()
+
+
 def history_section() -> tuple[str | None, Any]:
     try:
-        head = data.history_head()
+        head = history_head()
     except data.RedisDown:
         return None, c.empty_figure("no history: Redis unreachable")
     return head, history_chart(head)
@@ -401,7 +417,7 @@ def refresh(_n: int, shown: dict | None):
             out[name] = render()
     history: Any = no_update
     try:
-        head = data.history_head()
+        head = history_head()
     except data.RedisDown:
         head = shown.get("history")  # keep the chart already drawn
     if head != shown.get("history"):
