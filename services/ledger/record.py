@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 from sqlalchemy.engine import Connection
 
 from shared.contracts.income import IncomeRecord
-from shared.contracts.vocabulary import USD_PAR_ASSET
+from shared.contracts.vocabulary import UNCOUNTED_SOURCES, USD_PAR_ASSET
 
 from services.ledger import store
 from services.ledger.config import LedgerSettings
@@ -29,7 +29,6 @@ UNALLOCATED = "unallocated"
 """Investor of an external transfer nobody has claimed yet (`navstream flow classify ID external --investor`)."""
 
 FUTURE_SKEW_S = 5.0
-UNUSABLE_SOURCES = ("partial", "startup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ def valuation_of(snapshot: Mapping[str, Any]) -> Valuation | None:
     (partial, startup, or without a positive finite aum.total)."""
     aum = (snapshot.get("aum") or {}).get("total")
     ts = snapshot.get("ts")
-    if snapshot.get("source") in UNUSABLE_SOURCES or not _positive(aum) or not _positive(ts):
+    if snapshot.get("source") in UNCOUNTED_SOURCES or not _positive(aum) or not _positive(ts):
         return None
     status = snapshot.get("status") or {}
     return Valuation(ts=float(ts), seq=snapshot.get("seq"), nav_total=snapshot.get("nav_total"),

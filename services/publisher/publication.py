@@ -15,6 +15,7 @@ from services.publisher.kpis.atr import AtrThresholds, market_atr, portfolio_reg
 from shared.contracts.bars import Bar
 from shared.contracts.kpi_state import KpiState
 from shared.contracts.positions import positions_document
+from shared.contracts.vocabulary import UNCOUNTED_SOURCES
 from services.publisher.kpis.bars import fold_marks, minute_of
 from services.publisher.kpis.document import build_kpis_document
 from services.publisher.kpis.drawdown import DrawdownThresholds, compute_drawdown, shift_peak_for_transfers
@@ -69,7 +70,8 @@ def plan_publication(*, accepted: Sequence[AcceptedSnapshot], reference: Mapping
     forming, new_bars, bars = _fold_bars(accepted, state.forming, closed_bars)
 
     peak = shift_peak_for_transfers(state.peak_nav, state.transfers_seen, transfers_usd)
-    drawdown = compute_drawdown(snapshot.get("nav_total") if snapshot else None, peak, cfg.drawdown)
+    counted = snapshot is not None and snapshot.get("source") not in UNCOUNTED_SOURCES
+    drawdown = compute_drawdown(snapshot.get("nav_total") if counted else None, peak, cfg.drawdown)
     peak_ts = state.peak_ts
     if drawdown.peak_nav != peak and snapshot is not None:
         peak_ts = snapshot["ts"]
