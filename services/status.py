@@ -2,23 +2,26 @@
 
 Exit 0 when every expected service has a fresh heartbeat with status "ok" or
 "degraded" (working, but on fallback data: a monitor may want to know, use
---strict), 1 when any is missing, stale or in error, 2 when Redis cannot be
-reached: ready for a cron job, a monitor or a compose healthcheck
-(`navstream status --service nav`).
+--strict), 1 when any is missing, stale or in error, 3 when Redis cannot be
+reached: ready for a cron job or a monitor. `--json` prints the same as one JSON
+document. Containers use the cheaper `navstream-healthcheck` (same rule).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from services.healthcheck import EXIT_NO_REDIS, EXIT_OK, EXIT_UNHEALTHY, judge
 from shared.backoff import Episode
 from shared.contracts.health import decode_heartbeat
 from shared.errors import ContractError
@@ -29,7 +32,7 @@ from shared.stream_stats import StreamInfo, read_stream
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_UNHEALTHY, EXIT_NO_REDIS = 0, 1, 2
+__all__ = ["EXIT_NO_REDIS", "EXIT_OK", "EXIT_UNHEALTHY", "status_command"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class ServiceHealth:
     pid: int | None
 
     def healthy(self, strict: bool = False) -> bool:
-        return self.status == "ok" or (not strict and self.status == "degraded")
+        return self.age_s is not None and judge(self.status, self.age_s, strict=strict)[0]
 
 
 def expected_services(settings: Settings) -> list[str]:
@@ -58,8 +61,7 @@ def read_health(r: redis.Redis, keys: Keys, service: str, now: float) -> Service
     except ContractError as exc:
         return ServiceHealth(service, None, "unreadable heartbeat", str(exc), None)
     age = max(0.0, now - doc.ts)
-    status = doc.status if age <= 15 else f"stale ({age:.0f} s)"
-    return ServiceHealth(service, age, status, doc.last_error, doc.pid)
+    return ServiceHealth(service, age, judge(doc.status, age)[1], doc.last_error, doc.pid)
 
 
 def collect(r: redis.Redis, keys: Keys, services: list[str]) -> tuple[list[ServiceHealth], list[StreamInfo]]:
@@ -84,13 +86,27 @@ def render(health: list[ServiceHealth], streams: list[StreamInfo]) -> str:
     return "\n".join(lines)
 
 
-def status_command(r: redis.Redis, keys: Keys, services: list[str], out, strict: bool = False) -> int:
+def as_json(health: list[ServiceHealth], streams: list[StreamInfo], strict: bool) -> str:
+    """The status as one JSON document: `{"healthy", "services": [...], "streams": [...]}`."""
+    return json.dumps({
+        "healthy": all(h.healthy(strict) for h in health),
+        "strict": strict,
+        "services": [{**asdict(h), "healthy": h.healthy(strict)} for h in health],
+        "streams": [asdict(s) for s in streams],
+    }, indent=2)
+
+
+def status_command(r: redis.Redis, keys: Keys, services: list[str], out, *, strict: bool = False,
+                   as_json_doc: bool = False) -> int:
     try:
         health, streams = collect(r, keys, services)
     except RedisUnavailable as exc:
-        out.write(f"cannot reach Redis: {exc}\n")
+        if as_json_doc:
+            out.write(json.dumps({"healthy": False, "error": f"cannot reach Redis: {exc}"}) + "\n")
+        else:
+            sys.stderr.write(f"navstream: cannot reach Redis: {exc}\n")
         return EXIT_NO_REDIS
-    out.write(render(health, streams) + "\n")
+    out.write((as_json(health, streams, strict) if as_json_doc else render(health, streams)) + "\n")
     return EXIT_OK if all(h.healthy(strict) for h in health) else EXIT_UNHEALTHY
 
 

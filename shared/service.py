@@ -49,7 +49,7 @@ class ServiceContext:
         self.name = name
         self.settings = settings
         self.keys = settings.keys
-        self.log = setup_logging(name, settings.log_level, settings.secret_values())
+        self.log = setup_logging(name, settings.log_level, settings.secret_values(), fmt=settings.log_format)
         self.r = connect(settings.effective_redis_url, name=f"navstream-{name}")
         self.heartbeat = Heartbeat(self.r, self.keys, name, interval_s)
         self.stop = threading.Event()

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from shared.contracts.vocabulary import DEFAULT_STABLECOINS
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.redis_url import secrets_dir, url_with_password
 
 
 class Mode(str, Enum):
@@ -42,7 +43,8 @@ COINGECKO_SIM_TTL_S = 30.0     # marketsim has no quota
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False,
+                                      secrets_dir=secrets_dir())
 
     # --- what the contract (docs/architecture.md) names -----------------------------------
     mode: Mode = Mode.SIM
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     dash_port: int = Field(8050, ge=1, le=65535)
     marketsim_port: int = Field(8765, ge=1, le=65535)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    log_max_bytes: int = Field(10_000_000, ge=10_000)   # `navstream up` rotates logs/<service>.log at this size
+    log_backups: int = Field(5, ge=0, le=100)
+    redis_password: SecretStr | None = None   # added to REDIS_URL (percent-encoded); compose passes it as a secret
 
     # --- navstream's own ----------------------------------------------------------
     key_prefix: str = "hedge"
@@ -91,7 +97,7 @@ class Settings(BaseSettings):
     metrics_port_base: int = Field(9100, ge=0, le=65000)   # 0 = no /metrics endpoints
     metrics_host: str = "127.0.0.1"   # where /metrics listens (compose: "0.0.0.0", so Prometheus can scrape)
 
-    @field_validator("redis_url", "binance_api_key", "binance_api_secret", "binance_futures_url",
+    @field_validator("redis_url", "redis_password", "binance_api_key", "binance_api_secret", "binance_futures_url",
                      "binance_spot_url", "coingecko_url", "manual_nav", "coingecko_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
@@ -163,17 +169,21 @@ class Settings(BaseSettings):
 
     @property
     def effective_redis_url(self) -> str:
-        """REDIS_URL, or the embedded Redis `navstream up` starts."""
-        return self.redis_url or "redis://127.0.0.1:6379/0"
+        """REDIS_URL (with REDIS_PASSWORD put in), or the embedded Redis `navstream up` starts."""
+        return self.redis_url_for(self.redis_url or "redis://127.0.0.1:6379/0")
+
+    def redis_url_for(self, url: str) -> str:
+        """`url` with REDIS_PASSWORD put in when it has no password of its own."""
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return url_with_password(url, password)
 
     def secret_values(self) -> list[str]:
         """Every secret's plain value, for the log redaction filter."""
         out = []
-        for secret in (self.binance_api_key, self.binance_api_secret, self.coingecko_api_key):
+        for secret in (self.binance_api_key, self.binance_api_secret, self.coingecko_api_key, self.redis_password):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
-        if self.redis_url:
-            out.extend(redis_url_secrets(self.redis_url))
+        out.extend(redis_url_secrets(self.effective_redis_url))
         return out
 
     def redacted_redis_url(self) -> str:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from shared.contracts.nav import decode_nav_entry
-from shared.errors import ContractError, NavstreamError
+from shared.errors import ConfigError, ContractError, NavstreamError
 from shared.redis_io import RedisUnavailable
 
 from services.ledger import record, store
@@ -61,9 +61,10 @@ def _recent_snapshots() -> list[dict[str, Any]]:
     from services.cli import _redis
     from shared.settings import load_settings
 
+    settings = load_settings()
     try:
-        entries = _redis().xrevrange(load_settings().keys.nav, "+", "-", count=RECENT_ENTRIES)
-    except RedisUnavailable:
+        entries = _redis(settings).xrevrange(settings.keys.nav, "+", "-", count=RECENT_ENTRIES)
+    except (*RedisUnavailable, ConfigError):   # unreachable, or no Redis known: strike inputs without them
         return []
     docs = []
     for _eid, fields in reversed(entries):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.ledger.schema import nav_history
-from services.ledger.store import MINUTE
+from services.ledger.store import MINUTE, first_row
 
 DEFAULT_MAX_POINTS = 2000
 MINUTES_PER_DAY = 1440
@@ -67,7 +67,7 @@ def high_water_unit(conn: Connection, fund_id: str) -> float | None:
 
 def latest_row(conn: Connection, fund_id: str) -> Mapping[str, Any] | None:
     q = (sa.select(nav_history).where(*_minute_rows(fund_id, None)).order_by(nav_history.c.ts.desc()).limit(1))
-    return conn.execute(q).mappings().first()
+    return first_row(conn.execute(q))
 
 
 def history_count(conn: Connection, fund_id: str) -> int:

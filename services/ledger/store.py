@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Result
 
 from services.ledger.schema import UNIT_PLACES, flows, funds, income, nav_history, strikes
 
@@ -32,7 +32,7 @@ def insert_ignoring_duplicates(conn: Connection, table: sa.Table, rows: Sequence
     dialect = conn.dialect.name
     if dialect == "postgresql":
         # psycopg reports no rowcount for INSERT ... ON CONFLICT with RETURNING: count the rows returned
-        pg = postgresql.insert(table).on_conflict_do_nothing().returning(sa.literal_column("1"))
+        pg: sa.Insert = postgresql.insert(table).on_conflict_do_nothing().returning(sa.literal_column("1"))
         return sum(len(conn.execute(pg, dict(row)).all()) for row in rows)
     if dialect == "sqlite":
         lite = sqlite.insert(table).on_conflict_do_nothing()
@@ -50,7 +50,7 @@ def lock_fund(conn: Connection, fund_id: str) -> bool:
 
 
 def get_fund(conn: Connection, fund_id: str) -> Mapping[str, Any] | None:
-    return conn.execute(sa.select(funds).where(funds.c.fund_id == fund_id)).mappings().first()
+    return first_row(conn.execute(sa.select(funds).where(funds.c.fund_id == fund_id)))
 
 
 def create_fund(conn: Connection, fund_id: str, ts: float, inception_price: float) -> bool:
@@ -92,7 +92,7 @@ def last_history(conn: Connection, fund_id: str, before: float | None = None) ->
     q = sa.select(nav_history).where(nav_history.c.fund_id == fund_id)
     if before is not None:
         q = q.where(nav_history.c.ts < before)
-    return conn.execute(q.order_by(nav_history.c.ts.desc()).limit(1)).mappings().first()
+    return first_row(conn.execute(q.order_by(nav_history.c.ts.desc()).limit(1)))
 
 
 def last_bucket(conn: Connection, fund_id: str) -> int | None:
@@ -132,17 +132,17 @@ def flows_between(conn: Connection, fund_id: str, start: float | None, end: floa
     q = sa.select(flows).where(flows.c.fund_id == fund_id, flows.c.ts <= end)
     if start is not None:
         q = q.where(flows.c.ts > start)
-    return [jsonable(r) for r in conn.execute(q.order_by(flows.c.ts, flows.c.id)).mappings()]
+    return [jsonable(r) for r in all_rows(conn.execute(q.order_by(flows.c.ts, flows.c.id)))]
 
 
 def list_flows(conn: Connection, fund_id: str) -> list[Mapping[str, Any]]:
     q = sa.select(flows).where(flows.c.fund_id == fund_id).order_by(flows.c.ts, flows.c.id)
-    return list(conn.execute(q).mappings())
+    return all_rows(conn.execute(q))
 
 
 def get_flow(conn: Connection, fund_id: str, flow_id: int) -> Mapping[str, Any] | None:
     q = sa.select(flows).where(flows.c.fund_id == fund_id, flows.c.id == flow_id)
-    return conn.execute(q).mappings().first()
+    return first_row(conn.execute(q))
 
 
 def unclassified_flow_ids(conn: Connection, fund_id: str) -> tuple[int, ...]:
@@ -165,7 +165,7 @@ def income_between(conn: Connection, fund_id: str, start: float | None, end: flo
     q = sa.select(income).where(income.c.fund_id == fund_id, income.c.ts <= end)
     if start is not None:
         q = q.where(income.c.ts > start)
-    return [jsonable(r) for r in conn.execute(q.order_by(income.c.ts, income.c.id)).mappings()]
+    return [jsonable(r) for r in all_rows(conn.execute(q.order_by(income.c.ts, income.c.id)))]
 
 
 def net_transfers_usd(conn: Connection, fund_id: str) -> float:
@@ -175,28 +175,38 @@ def net_transfers_usd(conn: Connection, fund_id: str) -> float:
     return float(conn.execute(q).scalar_one())
 
 
+
+def first_row(result: Result[Any]) -> Mapping[str, Any] | None:
+    """The first row by column name (SQLAlchemy types RowMapping's keys as str or Column; ours are names)."""
+    return cast("Mapping[str, Any] | None", result.mappings().first())
+
+
+def all_rows(result: Result[Any]) -> list[Mapping[str, Any]]:
+    return cast("list[Mapping[str, Any]]", list(result.mappings()))
+
+
 # --- strikes ---------------------------------------------------------------------------------
 
 def list_strikes(conn: Connection, fund_id: str) -> list[Mapping[str, Any]]:
     q = sa.select(strikes).where(strikes.c.fund_id == fund_id).order_by(strikes.c.strike_date)
-    return list(conn.execute(q).mappings())
+    return all_rows(conn.execute(q))
 
 
 def get_strike(conn: Connection, fund_id: str, label: str) -> Mapping[str, Any] | None:
     q = sa.select(strikes).where(strikes.c.fund_id == fund_id, strikes.c.strike_date == label)
-    return conn.execute(q).mappings().first()
+    return first_row(conn.execute(q))
 
 
 def previous_strike(conn: Connection, fund_id: str, label: str) -> Mapping[str, Any] | None:
     q = (sa.select(strikes).where(strikes.c.fund_id == fund_id, strikes.c.strike_date < label)
          .order_by(strikes.c.strike_date.desc()).limit(1))
-    return conn.execute(q).mappings().first()
+    return first_row(conn.execute(q))
 
 
 def last_strike(conn: Connection, fund_id: str) -> Mapping[str, Any] | None:
     q = (sa.select(strikes).where(strikes.c.fund_id == fund_id)
          .order_by(strikes.c.strike_date.desc()).limit(1))
-    return conn.execute(q).mappings().first()
+    return first_row(conn.execute(q))
 
 
 def jsonable(row: Mapping[str, Any]) -> dict[str, Any]:

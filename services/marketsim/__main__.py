@@ -20,7 +20,7 @@ from shared.settings import load_settings
 def main() -> int:
     settings = load_settings()
     config = load_config()
-    log = setup_logging("marketsim", settings.log_level, settings.secret_values())
+    log = setup_logging("marketsim", settings.log_level, settings.secret_values(), fmt=settings.log_format)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

@@ -10,6 +10,10 @@ refused. Without the file there is one account, `main`, from BINANCE_API_KEY / B
 This module is the one place the nav service reads those variables (the names come from a file,
 so they cannot be fields of Settings).
 
+A variable that is not in the environment is also looked for as a secret file
+(SECRETS_DIR, default /run/secrets: `binance_sub1_api_key` for BINANCE_SUB1_API_KEY), as compose
+mounts them; an empty secret file counts as unset.
+
 Keys: a variable that is unset means "no key" in testnet/live; in MODE=sim it means marketsim's
 convention `sim-key-<account>` / `sim-secret-<account>`. A variable set to the empty string means
 "no key" in every mode: that account is reported (partial), never silently left out.
@@ -27,6 +31,7 @@ from pydantic import SecretStr
 
 from shared.contracts._fields import json_object
 from shared.errors import ConfigError
+from shared.redis_url import secret_file
 from shared.settings import Mode, Settings
 
 from services.nav.model import DEFAULT_ACCOUNT
@@ -80,13 +85,19 @@ def sim_keys(account: str) -> tuple[SecretStr, SecretStr]:
 def resolve_keys(name: str, key_env: str, secret_env: str, mode: Mode,
                  environ: Mapping[str, str]) -> tuple[tuple[SecretStr, SecretStr] | None, bool]:
     """(keys or None, blank) for one account from the environment, by the rules in the module doc."""
-    key, secret = environ.get(key_env), environ.get(secret_env)
+    key, secret = _lookup(key_env, environ), _lookup(secret_env, environ)
     if key is not None and secret is not None and key.strip() and secret.strip():
         return (SecretStr(key.strip()), SecretStr(secret.strip())), False
     blank = (key is not None and not key.strip()) or (secret is not None and not secret.strip())
     if not blank and key is None and secret is None and mode is Mode.SIM:
         return sim_keys(name), False
     return None, blank
+
+
+def _lookup(name: str, environ: Mapping[str, str]) -> str | None:
+    """Variable `name` as set (even empty), else its secret file (compose: /run/secrets/<name lower>;
+    an empty file, as `make secrets` writes, counts as unset)."""
+    return environ[name] if name in environ else secret_file(name)
 
 
 def _env_name(path: Path, name: str, entry: Mapping[str, object], field: str) -> str:

@@ -11,6 +11,7 @@ services/nav/poller.py.
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Mapping
@@ -47,7 +48,7 @@ from services.nav.publish import NavPublisher, tracked_from
 from services.nav.valuation import aum_log_line, build_nav_snapshot
 
 MAX_BLOCK_S = 0.25        # how long one read may wait, so a finished account poll publishes promptly
-LOG_LINE_EVERY_S = 1.0    # the [aum-v7] line at most once a second
+LOG_LINE_EVERY_S = 60.0   # the [aum-v7] line at most once a minute, and whenever the assets change
 
 
 def publish_due(*, absorbed: bool, since_last_s: float, interval_s: float, changed: bool,
@@ -98,7 +99,8 @@ class NavLoop:
         self.out = NavPublisher(self.r, self.keys, self.reader, self.log)
         self._published_polls: dict[str, int] = {}
         self._last_publish = 0.0     # monotonic
-        self._last_log_line = 0.0    # monotonic
+        self._last_log_line = -math.inf   # monotonic
+        self._logged_assets: tuple[tuple[str, bool], ...] | None = None
         self._changed = True
         self._breaks = 0
 
@@ -203,6 +205,8 @@ class NavLoop:
                          reasons=doc["status"]["reasons"][:10], prices_known=len(self.prices),
                          recon_breaks=breaks, accounts=len(self.pollers))
         now = time.monotonic()
-        if now - self._last_log_line >= LOG_LINE_EVERY_S:
-            self._last_log_line = now
+        # the assets, and which of them have a price: the line comes again once prices arrive
+        assets = tuple(sorted((k, v.get("usd_value") is not None) for k, v in doc["aum"]["offexchange"].items()))
+        if now - self._last_log_line >= LOG_LINE_EVERY_S or assets != self._logged_assets:
+            self._last_log_line, self._logged_assets = now, assets
             self.log.info("%s", aum_log_line(doc))

@@ -70,8 +70,10 @@ def plan_publication(*, accepted: Sequence[AcceptedSnapshot], reference: Mapping
     forming, new_bars, bars = _fold_bars(accepted, state.forming, closed_bars)
 
     peak = shift_peak_for_transfers(state.peak_nav, state.transfers_seen, transfers_usd)
-    counted = snapshot is not None and snapshot.get("source") not in UNCOUNTED_SOURCES
-    drawdown = compute_drawdown(snapshot.get("nav_total") if counted else None, peak, cfg.drawdown)
+    nav_total = None
+    if snapshot is not None and snapshot.get("source") not in UNCOUNTED_SOURCES:
+        nav_total = snapshot.get("nav_total")
+    drawdown = compute_drawdown(nav_total, peak, cfg.drawdown)
     peak_ts = state.peak_ts
     if drawdown.peak_nav != peak and snapshot is not None:
         peak_ts = snapshot["ts"]

@@ -206,6 +206,17 @@ def test_overview_marks_stale_cache_and_degraded_data(app, live_redis):
     assert find(tree, "overview-aum-donut").figure["data"][0]["labels"] == ["Futures", "BTC (no price)", "XAUT"]
 
 
+def test_pipeline_line_is_never_ok_for_an_old_snapshot(app, live_redis):
+    now = time.time()
+    nav = nav_doc(ts=now - 180)   # a healthy snapshot, but three minutes old
+    publish(live_redis, nav, kpis_doc(ts=now, nav=nav))
+    line = find(page(app, "overview").layout(), "overview-status-pipeline")
+    assert line.children == "stale (last snapshot 3 min old)"
+    assert line.color == "warning"
+    publish(live_redis, nav_doc(ts=time.time()), kpis_doc(ts=time.time(), nav=nav))
+    assert find(page(app, "overview").layout(), "overview-status-pipeline").children == "ok"
+
+
 def test_startup_snapshot_shows_unknown_not_zero(app, live_redis):
     nav = nav_doc(nav_total=None, source="startup", fx={})
     publish(live_redis, nav)

@@ -34,6 +34,20 @@ def test_sim_keys_follow_marketsims_convention_and_an_empty_variable_means_no_ke
     assert "set to the empty string" in sub1.missing_keys_reason(Mode.SIM)
 
 
+def test_keys_come_from_secret_files_when_the_variable_is_not_set(tmp_path, monkeypatch):
+    # compose mounts secrets at /run/secrets; `make secrets` writes empty key files for the demo
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    (tmp_path / "binance_api_key").write_text("")
+    (tmp_path / "binance_api_secret").write_text("")
+    (tmp_path / "binance_sub1_api_key").write_text("sub-key\n")
+    (tmp_path / "binance_sub1_api_secret").write_text("sub-secret\n")
+    (main, sub1) = parse_accounts(DEMO.read_bytes(), DEMO, Mode.SIM, {})
+    assert [k.get_secret_value() for k in main.keys] == ["sim-key-main", "sim-secret-main"], "empty file: unset"
+    assert [k.get_secret_value() for k in sub1.keys] == ["sub-key", "sub-secret"]
+    (_, sub1) = parse_accounts(DEMO.read_bytes(), DEMO, Mode.LIVE, {"BINANCE_SUB1_API_KEY": ""})
+    assert sub1.keys is None and sub1.blank, "a variable set (even empty) wins over the file"
+
+
 def test_without_the_file_there_is_one_account_main(tmp_path):
     (only,) = load_accounts(Settings(mode="sim", accounts_file=tmp_path / "none.json"), environ={})
     assert only.name == "main" and only.keys[0].get_secret_value() == "sim-key-main"

@@ -188,12 +188,21 @@ def aum_card(d: OverviewData) -> dbc.Card:
     return c.card("overview-aum-card", "AUM (telemetry)", body, stale_label=d.snap_fresh.label)
 
 
+def pipeline_state(d: OverviewData) -> tuple[str, bool]:
+    """What the pipeline line says, and whether it is a warning: never "ok" for an old snapshot."""
+    if not d.nav:
+        return "no snapshot", False
+    if d.snap_fresh.stale:
+        return f"stale (last snapshot {fmt_age(d.snap_fresh.age_s)} old)", True
+    reasons = len(status_reasons(d.nav))
+    if is_degraded(d.nav):
+        return f"degraded ({reasons} reason{'s' if reasons != 1 else ''})", True
+    return "ok", False
+
+
 def status_card(d: OverviewData) -> dbc.Card:
     k = kpi_fields(d.kpis)
-    degraded = bool(d.nav) and is_degraded(d.nav)
-    pipeline = ("no snapshot" if not d.nav else
-                f"degraded ({len(status_reasons(d.nav))} reason{'s' if len(status_reasons(d.nav)) != 1 else ''})"
-                if degraded else "ok")
+    pipeline, warn = pipeline_state(d)
     body = [
         html.Div([html.Span("drawdown ", className="ns-kpi-label me-1"),
                   c.badge(k["dd_state"] or DASH, dd_color(k["dd_state"]), "overview-status-dd-state"),
@@ -203,7 +212,7 @@ def status_card(d: OverviewData) -> dbc.Card:
                   c.badge(k["atr_regime"] or DASH, regime_color(k["atr_regime"]), "overview-status-atr")],
                  className="mb-2"),
         html.Div(f"peak NAV {fmt_usd(k['peak_nav'])}", className="small text-muted"),
-        html.Div(["pipeline: ", c.badge(pipeline, "warning", "overview-status-pipeline") if degraded
+        html.Div(["pipeline: ", c.badge(pipeline, "warning", "overview-status-pipeline") if warn
                   else html.Span(pipeline, id="overview-status-pipeline")], className="small"),
     ]
     if not d.kpis:
