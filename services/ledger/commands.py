@@ -2,7 +2,7 @@
 
 Every command works on DATABASE_URL directly (the ledger service need not run); those that
 need the current valuation (pricing a flow, forcing a strike) read the newest hedge:nav entries.
-Refusals raise NavstreamError: one line on stderr and exit 2, nothing written.
+Refusals raise NavstreamError: one line on stderr and exit 1, nothing written.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ RECENT_ENTRIES = 300
 
 
 class CliError(NavstreamError):
-    """A ledger command could not run; the message says why (exit 2)."""
+    """A ledger command could not run; the message says why (exit 1)."""
 
 
 # --- plumbing ----------------------------------------------------------------------------------

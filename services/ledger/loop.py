@@ -215,6 +215,8 @@ class LedgerLoop:
             return
         self.performance_doc = doc
         set_gauge(UNIT_PRICE, doc["unit_price"])
+        # from the record, so a strike approved with `navstream strike approve` clears it too
+        STRIKE_HELD.set(1 if (doc.get("last_strike") or {}).get("state") == "held" else 0)
         self.hb.gauges["unit_price"] = doc["unit_price"]
 
     # --- Redis side -------------------------------------------------------------------
@@ -284,11 +286,9 @@ class LedgerLoop:
         if row["state"] == "locked":
             self.log.info("strike %s locked%s: unit price %.6f, hash %s", row["strike_date"], late,
                           row["unit_price"], row["hash"][:12])
-            STRIKE_HELD.set(0)
         else:
             self.log.warning("strike %s HELD for approval%s: %s (`navstream strike approve %s --note ...`)",
                              row["strike_date"], late, "; ".join(_loads(row["reasons"])), row["strike_date"])
-            STRIKE_HELD.set(1)
         self.hb.count("strikes_proposed")
         self.hb.gauges["last_strike"] = {"date": row["strike_date"], "state": row["state"]}
         self._publish_performance()

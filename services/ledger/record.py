@@ -127,13 +127,13 @@ def record_operator_flow(conn: Connection, cfg: LedgerSettings, *, amount_usd: f
     """A subscription (amount > 0) or redemption (< 0); FlowRefused (nothing written) when it cannot be."""
     now = time.time() if now is None else now
     if at > now + FUTURE_SKEW_S:
-        raise FlowRefused(f"--at {_iso(at)} is in the future (now {_iso(now)})")
+        raise FlowRefused(f"--at {iso_utc(at)} is in the future (now {iso_utc(now)})")
     if not store.lock_fund(conn, cfg.fund_id):
         raise FlowRefused(f"fund {cfg.fund_id!r} has no inception yet: the ledger unitises it on its first "
                           "snapshot (is `navstream up` running?)")
     locked = locked_until(conn, cfg)
     if locked is not None and at <= locked:
-        raise FlowRefused(f"--at {_iso(at)} is before the last locked strike ({_iso(locked)}), "
+        raise FlowRefused(f"--at {iso_utc(at)} is before the last locked strike ({iso_utc(locked)}), "
                           "which never changes")
     pricing = pricing_at(conn, cfg, at, recent)
     units = flow_units(amount_usd, pricing)
@@ -152,7 +152,8 @@ def record_operator_flow(conn: Connection, cfg: LedgerSettings, *, amount_usd: f
     return row
 
 
-def _iso(ts: float) -> str:
+def iso_utc(ts: float) -> str:
+    """`ts` as 2026-12-02T00:00:00Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
@@ -253,7 +254,7 @@ def classify_flow(conn: Connection, cfg: LedgerSettings, flow_id: int, classific
         raise FlowRefused(f"flow {flow_id} is a {flow['kind']}, not a transfer: only transfers are classified")
     locked = locked_until(conn, cfg)
     if locked is not None and flow["ts"] <= locked:
-        raise FlowRefused(f"flow {flow_id} is before the last locked strike ({_iso(locked)}), which never changes")
+        raise FlowRefused(f"flow {flow_id} is before the last locked strike ({iso_utc(locked)}), which never changes")
     if classification == INTERNAL:
         _make_internal(conn, cfg, flow)
     elif classification == EXTERNAL:

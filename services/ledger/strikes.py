@@ -15,7 +15,7 @@ from shared.errors import NavstreamError
 
 from services.ledger import store
 from services.ledger.config import LedgerSettings
-from services.ledger.record import Valuation, history_row, valuation_of
+from services.ledger.record import Valuation, history_row, iso_utc, valuation_of
 from services.ledger.schema import nav_history, strikes
 from services.ledger.store import STRIKE
 from services.ledger.strike import (
@@ -53,9 +53,15 @@ def propose_strike(conn: Connection, cfg: LedgerSettings, label: str, snapshot: 
                             f"{snapshot.get('source')!r}) is not a usable valuation; waiting for one")
     if not store.lock_fund(conn, cfg.fund_id):
         raise StrikeRefused(f"strike {label}: fund {cfg.fund_id!r} has no inception yet")
+    if due_ts(label, cfg.strike_time) > now:
+        raise StrikeRefused(f"strike {label} is not due yet (due {iso_utc(due_ts(label, cfg.strike_time))})")
     existing = store.get_strike(conn, cfg.fund_id, label)
     if existing is not None and existing["state"] == LOCKED:
         raise StrikeRefused(f"strike {label} is locked (hash {existing['hash'][:12]}…): a locked strike never changes")
+    newest = store.last_strike(conn, cfg.fund_id)
+    if newest is not None and newest["strike_date"] > label:
+        raise StrikeRefused(f"strike {label}: strike {newest['strike_date']} exists already; strikes are made "
+                            "in date order, each chained to the one before")
     row = _strike_row(conn, cfg, label, snapshot, val=val, now=now)
     if existing is not None:
         conn.execute(sa.update(strikes).where(strikes.c.id == existing["id"]).values(**row))

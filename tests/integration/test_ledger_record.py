@@ -154,6 +154,13 @@ def test_a_strike_locks_on_a_quiet_day_and_chains(engine, cfg):
         assert verify(conn, cfg) == (2, None)
     with pytest.raises(StrikeRefused, match="locked"), engine.begin() as conn:
         propose_strike(conn, cfg, "2025-12-02", snapshot(4, T0 + 5, 1.0), now=T0 + 7)
+    # a date between or before the chain's, or one not due yet, would break or pre-empt it: refused
+    with pytest.raises(StrikeRefused, match="2025-12-03 exists already"), engine.begin() as conn:
+        propose_strike(conn, cfg, "2025-12-01", snapshot(5, T0 + 90_001, 99_000.0), now=T0 + 90_002)
+    with pytest.raises(StrikeRefused, match="not due yet"), engine.begin() as conn:
+        propose_strike(conn, cfg, "2025-12-09", snapshot(6, T0 + 90_001, 99_000.0), now=T0 + 90_002)
+    with engine.connect() as conn:
+        assert verify(conn, cfg) == (2, None)
 
 
 def test_a_30_percent_jump_holds_the_strike_and_approval_locks_it_with_the_note(engine, cfg):
