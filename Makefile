@@ -66,7 +66,7 @@ lock: | $(PY)
 secrets:
 	@mkdir -p $(SECRETS) && chmod 700 $(SECRETS)
 	@test -s $(SECRETS)/redis_password || { $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $(SECRETS)/redis_password; echo "navstream: wrote a random Redis password to $(SECRETS)/redis_password"; }
-	@for f in binance_api_key binance_api_secret; do test -e $(SECRETS)/$$f || : > $(SECRETS)/$$f; done
+	@for f in binance_api_key binance_api_secret binance_sub1_api_key binance_sub1_api_secret; do test -e $(SECRETS)/$$f || : > $(SECRETS)/$$f; done
 	@chmod 644 $(SECRETS)/*   # read by the containers' non-root users; the folder itself is 700
 	@test -e .env || { printf 'COMPOSE_PROFILES=sim\nMODE=sim\nDASH_PUBLISH_PORT=8050\n' > .env; echo "navstream: wrote .env (COMPOSE_PROFILES=sim, MODE=sim, DASH_PUBLISH_PORT=8050)"; }
 	@echo "navstream: secrets in $(SECRETS)/ (put Binance keys in binance_api_key / binance_api_secret for MODE=live); next: docker compose up -d"

@@ -218,8 +218,8 @@ def _add_nav(sub) -> None:
     explain = _subparser(nav_sub, "explain", "explain an account's reconciliation break (clears it)",
                          "Record what explains ACCOUNT's ASSET wallet movement; the nav service clears that "
                          "reconciliation break at its next poll and keeps the note.")
-    explain.add_argument("account")
-    explain.add_argument("asset")
+    explain.add_argument("account", help="the account, as ACCOUNTS_FILE names it (e.g. main)")
+    explain.add_argument("asset", help="the margin asset whose wallet moved (e.g. USDT)")
     explain.add_argument("--note", required=True, help="what explains the wallet's movement")
 
 

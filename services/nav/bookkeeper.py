@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 import redis
@@ -73,10 +73,12 @@ class IncomeBook:
         gap = None
         if due or state is None:
             start, gap = self._start_cursor()
+            read_ms = int(time.time() * 1000)
             try:
                 fresh, cursor = income.read_new(self.call, self.account, start)
             except SourceError as exc:
                 return self._result(exc.detail)
+            cursor = replace(cursor, read_ms=read_ms)
             state = recon.start(snap.assets, fresh) if state is None else recon.reconcile(state, snap.assets, fresh)
         for asset, note, ms in explanations.values():
             state = recon.explain(state, asset, note, ms)
@@ -98,9 +100,11 @@ class IncomeBook:
         first = self._first_cursor()
         if self.cursor is None:
             return first, None
-        if self.cursor.start_ms < first.start_ms:
+        read_up_to = self.cursor.start_ms if self.cursor.read_ms is None else max(self.cursor.start_ms,
+                                                                                  self.cursor.read_ms)
+        if read_up_to < first.start_ms:
             return first, (f"income history: the last record read is older than Binance keeps (three months); "
-                           f"records between {self.cursor.start_ms} and {first.start_ms} ms may be missing")
+                           f"records between {read_up_to} and {first.start_ms} ms may be missing")
         return self.cursor, None
 
     def _explanations(self) -> dict[str, tuple[str, str, int]]:

@@ -37,10 +37,16 @@ class Cursor:
 
     start_ms: int
     seen: frozenset[tuple[str, str]] = field(default_factory=frozenset)   # (type, tran_id)
+    read_ms: int | None = None
+    """When the read that produced this cursor began: everything before it has been read, even if
+    the newest record (`start_ms`) is older (an account with no income for months has no gap)."""
 
 
 def encode_cursor(cursor: Cursor) -> bytes:
-    return orjson.dumps({"start_ms": cursor.start_ms, "seen": sorted([t, i] for t, i in cursor.seen)})
+    doc: dict[str, object] = {"start_ms": cursor.start_ms, "seen": sorted([t, i] for t, i in cursor.seen)}
+    if cursor.read_ms is not None:
+        doc["read_ms"] = cursor.read_ms
+    return orjson.dumps(doc)
 
 
 def decode_cursor(raw: bytes | str, where: str) -> Cursor:
@@ -48,11 +54,13 @@ def decode_cursor(raw: bytes | str, where: str) -> Cursor:
         doc = orjson.loads(raw)
         seen = frozenset((str(t), str(i)) for t, i in doc["seen"])
         start = doc["start_ms"]
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise ValueError(f"start_ms is {start!r}")
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        read = doc.get("read_ms")
+        for name, value in (("start_ms", start), ("read_ms", 0 if read is None else read)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} is {value!r}")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ContractError(f"{where}: not an income cursor ({exc})") from None
-    return Cursor(start, seen)
+    return Cursor(start, seen, read)
 
 
 def _field(row: Mapping[str, Any], name: str, where: str) -> Any:

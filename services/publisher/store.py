@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 import orjson
 import redis
 
+from shared.contracts._fields import finite_or_problem
 from shared.contracts.bars import Bar, decode_bar, encode_bar
 from shared.contracts.fills import Fill, decode_fill
 from shared.contracts.kpi_state import KpiState, decode_kpi_state, encode_kpi_state
@@ -57,15 +57,9 @@ def load_batch_inputs(r: redis.Redis, keys: Keys, markets: Iterable[str], bars_n
 
 
 def _transfers(raw: bytes | None, keys: Keys, problems: list[str]) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        problems.append(f"{keys.ledger_transfers} is {raw!r}, not a finite number; the drawdown peak is not shifted")
-        return None
+    found: list[str] = []
+    value = finite_or_problem(raw, keys.ledger_transfers, found)
+    problems.extend(f"{p}; the drawdown peak is not shifted" for p in found)
     return value
 
 

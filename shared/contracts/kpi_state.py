@@ -8,11 +8,11 @@ one-minute bar), `transfers_seen` (the ledger's Σ TRANSFER USD the peak was las
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.contracts._fields import finite_or_problem
 from shared.contracts.bars import Bar, bar_from_json, bar_to_json
 from shared.errors import ContractError
 
@@ -34,17 +34,7 @@ def decode_kpi_state(fields: Mapping[Any, Any]) -> tuple[KpiState, list[str]]:
     values = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
 
     def number(name: str) -> float | None:
-        raw = values.get(name)
-        if raw is None:
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            problems.append(f"{name} is {raw!r}, not a finite number")
-            return None
-        return value
+        return finite_or_problem(values.get(name), name, problems)
 
     forming: dict[str, Bar] = {}
     for name, raw in values.items():

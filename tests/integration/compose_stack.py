@@ -126,15 +126,17 @@ class Stack:
 
 
 def make_stack(tmp: Path) -> Stack:
-    """Secrets (a password with `/` and `#`, a fake Binance key), a config copy and a free port."""
+    """Secrets (a password with `/` and `#`, marketsim's keys for both demo accounts as key files),
+    a config copy and a free port."""
     from tests.support import free_port
 
     secrets = tmp / "secrets"
     secrets.mkdir(mode=0o700)
     password = "s3cret/with#hash-" + os.urandom(6).hex()
     (secrets / "redis_password").write_text(password)
-    (secrets / "binance_api_key").write_text("fake-binance-key-" + os.urandom(6).hex())
-    (secrets / "binance_api_secret").write_text("fake-binance-secret-" + os.urandom(6).hex())
+    for account, prefix in (("main", "binance"), ("sub1", "binance_sub1")):   # config/accounts.json
+        (secrets / f"{prefix}_api_key").write_text(f"sim-key-{account}")
+        (secrets / f"{prefix}_api_secret").write_text(f"sim-secret-{account}")
     for f in secrets.iterdir():
         f.chmod(0o644)   # read by the containers' non-root users, as `make secrets` leaves them
     config = tmp / "config"

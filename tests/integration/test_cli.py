@@ -119,7 +119,7 @@ def test_status_exit_codes_and_json(server, tmp_path):
     assert ok.returncode == 0, ok.stderr
     doc = json.loads(ok.stdout)
     assert doc["healthy"] is True and [s["service"] for s in doc["services"]] == list(SERVICES)
-    assert {s["stream"] for s in doc["streams"]} == {"hedge:prices", "hedge:nav", "hedge:fills"}
+    assert {s["stream"] for s in doc["streams"]} == {"hedge:prices", "hedge:nav", "hedge:fills", "hedge:income"}
     beat_all(server, ["nav"], status="degraded")
     assert navstream("status", cwd=tmp_path, **env).returncode == 0
     strict = navstream("status", "--strict", cwd=tmp_path, **env)

@@ -218,7 +218,7 @@ def test_navstream_sim_transfer_from_the_shell(env, marketsim):
     after = sim_state(env)["accounts"]["main"]["assets"]["USDT"]["wallet"]
     assert after - before == pytest.approx(-950, abs=5)                 # funding may land in between
     bad = cli("transfer", "nobody", "5", "USDT")
-    assert bad.returncode == 2 and "account is 'nobody'" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "account is 'nobody'" in bad.stderr and "Traceback" not in bad.stderr
     killed = cli("fault", "account", "down", "--account", "sub1")
     assert killed.returncode == 0 and "'account': 'sub1'" in killed.stdout
 

@@ -58,3 +58,20 @@ def test_a_malformed_page_writes_nothing_and_is_read_again(r):
     assert book.update(snap(150.0, 1570700000000)).residuals == {}
     api.fail = SourceBadData("account", "GET /fapi/v1/income: the exchange answered with an error")
     assert "answered with an error" in book.update(snap(151.0, 1570700000001)).error
+
+
+def test_a_quiet_account_is_no_gap_but_a_book_unread_beyond_the_window_is(r, monkeypatch):
+    from services.nav import bookkeeper
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(bookkeeper.time, "time", lambda: now[0])
+    old = [{"symbol": "", "incomeType": "TRANSFER", "income": "100", "asset": "USDT", "info": "",
+            "time": int((now[0] - 80 * 86_400) * 1000), "tranId": 1, "tradeId": ""}]
+    book = IncomeBook("main", Api(old), r, KEYS, lookback_ms=90 * 86_400_000)
+    assert book.update(snap(100.0, int(now[0] * 1000))).error is None
+    now[0] += 20 * 86_400   # the newest record is now 100 days old; the book was read 20 days ago
+    book._last_read = -float("inf")   # due
+    assert book.update(snap(100.0, int(now[0] * 1000))).error is None, "nothing was missed: no gap"
+    now[0] += 100 * 86_400  # not read for 100 days: Binance no longer has what came in between
+    book._last_read = -float("inf")
+    assert "older than Binance keeps" in (book.update(snap(100.0, int(now[0] * 1000))).error or "")
