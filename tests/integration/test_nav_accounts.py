@@ -119,7 +119,7 @@ def test_transfers_recorded_and_unrecorded_within_one_poll(r, env, services):
     # An unrecorded deposit: a break on the first snapshot that shows the wallet change.
     transfer(sim_url(accounts_env), "main", 50.0, "USDT", recorded=False)
     broke = wait_for(r, lambda d: d["accounts"]["main"]["assets"]["USDT"]["wallet"] == pytest.approx(usdt - 950.0),
-                     message="the unrecorded deposit in the wallet")
+                     timeout=30, message="the unrecorded deposit in the wallet")
     assert broke["accounts"]["main"]["recon_breaks"] == ["USDT"]
     assert any("reconciliation break on USDT" in x and "+50.00000000 USDT" in x for x in broke["status"]["reasons"])
     eventually(lambda: orjson.loads(r.get(KEYS.health("nav")))["counters"].get("recon_breaks") == 1,
