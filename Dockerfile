@@ -1,16 +1,36 @@
-# One image for every navstream service; compose picks the service with `command`.
-FROM python:3.11-slim
+# One image for every navstream service; compose.yaml picks the service with `command`.
+# PYTHON_IMAGE is the public python:3.11-slim by default; where Docker Hub cannot be reached,
+# `.ci/docker-standins` builds a stand-in from Debian (README: "Docker without Docker Hub").
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+LABEL org.opencontainers.image.title="navstream" \
+      org.opencontainers.image.description="Live, honest NAV/AUM telemetry for a crypto fund" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="https://github.com/navstream/navstream" \
+      org.opencontainers.image.version="0.1.0"
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/navstream PATH=/opt/navstream/bin:$PATH
+
+# Dependencies first, exactly as locked (hashes checked): this layer is rebuilt only when the lock changes.
+COPY requirements.lock /tmp/requirements.lock
+RUN python3 -m venv /opt/navstream \
+    && pip install --quiet --require-hashes --no-deps -r /tmp/requirements.lock \
+    && rm /tmp/requirements.lock
+
+# Then navstream itself (no tests, no benchmarks: .dockerignore lets only these in).
+COPY pyproject.toml README.md LICENSE /tmp/navstream/
+COPY config /tmp/navstream/config
+COPY shared /tmp/navstream/shared
+COPY services /tmp/navstream/services
+RUN pip install --quiet --no-deps /tmp/navstream \
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin navstream \
+    && mkdir -p /app/logs/state /app/logs/dashboard_state && cp -r /tmp/navstream/config /app/config \
+    && chown -R navstream /app/logs && rm -rf /tmp/navstream
+
+# /app/config holds the demo config; compose bind-mounts the host's config/ over it, read-only,
+# so the holdings file is edited on the host and hot-reloaded.
 WORKDIR /app
-
-COPY pyproject.toml README.md ./
-COPY shared ./shared
-COPY services ./services
-COPY benchmarks ./benchmarks
-COPY config ./config
-RUN pip install . && useradd --system --uid 10001 --home /app navstream \
-    && mkdir -p /app/logs/state /app/logs/dashboard_state && chown -R navstream /app/logs
-
 USER navstream
-CMD ["python", "-m", "services.pricer"]
+CMD ["navstream", "--help"]

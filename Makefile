@@ -1,45 +1,89 @@
 # navstream: `make up` runs the whole system, `make test` runs every test.
-# Both create the virtualenv and install the project on first use.
+# Both create the virtualenv on first use and install exactly what requirements*.lock pins.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+PIP    := $(PY) -m pip --disable-pip-version-check --no-input
+LOG    := $(VENV)/install.log
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+TEST_STAMP    := $(VENV)/.test-installed
+SECRETS ?= secrets
 
-.PHONY: install up test lint bench soak compose-check clean
+.PHONY: install install-test up test lint bench soak lock secrets compose-check wheel clean distclean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+# pip's own output (and this machine's index warnings) go to $(LOG); on failure its tail is shown.
+define pip_quiet
+	@$(PIP) install $(1) >>$(LOG) 2>&1 || { echo "navstream: pip failed; the last lines of $(LOG):"; tail -n 25 $(LOG); exit 1; }
+endef
 
-install: $(STAMP)
+$(PY):
+	@echo "navstream: creating the virtualenv in $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.lock pyproject.toml | $(PY)
+	@echo "navstream: installing dependencies, about a minute... (details: $(LOG))"
+	@: > $(LOG)
+	$(call pip_quiet,--require-hashes --no-deps -r requirements.lock)
+	$(call pip_quiet,--no-deps -e .)
+	@touch $@
+
+$(TEST_STAMP): requirements-test.lock $(RUNTIME_STAMP)
+	@echo "navstream: installing the test tools (pytest, playwright, ...)"
+	$(call pip_quiet,--require-hashes --no-deps -r requirements-test.lock)
+	@touch $@
+
+install: $(RUNTIME_STAMP)
+install-test: $(TEST_STAMP)
 
 up: install
-	$(VENV)/bin/navstream up
+	@$(VENV)/bin/navstream up
 
-test: install
+test: install-test
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# ruff (rules and every exemption explained in pyproject.toml), then mypy over services/ and shared/.
-LINT_STAMP := $(VENV)/.lint-stamp
-$(LINT_STAMP): pyproject.toml | $(STAMP)
-	$(PY) -m pip install --quiet -e ".[lint]"
-	touch $(LINT_STAMP)
-
-lint: $(LINT_STAMP)
+# ruff (rules and every exemption explained in pyproject.toml), then mypy over services/ and shared/;
+# both pinned in requirements-test.lock (pyproject's `lint` extra).
+lint: install-test
 	$(VENV)/bin/ruff check services shared benchmarks tests
 	$(VENV)/bin/mypy
 
-bench: install
+bench: install-test
 	$(VENV)/bin/navstream bench
 
-soak: install
+soak: install-test
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
-compose-check:
-	REDIS_PASSWORD=check docker-compose -f compose.yaml config -q
+# Re-resolve the locks after a change of pyproject.toml's dependencies (needs PyPI).
+lock: | $(PY)
+	$(call pip_quiet,uv)
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --no-header --quiet -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra lint --universal --python-version 3.11 --generate-hashes --no-header --quiet -o requirements-test.lock
 
+# Once, before `docker compose up`: a random Redis password and empty Binance key files in
+# $(SECRETS)/ (mounted as compose secrets), and a .env with the demo's profile and mode.
+# Never overwrites: the Redis volume keeps the password it was started with.
+secrets:
+	@mkdir -p $(SECRETS) && chmod 700 $(SECRETS)
+	@test -s $(SECRETS)/redis_password || { $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $(SECRETS)/redis_password; echo "navstream: wrote a random Redis password to $(SECRETS)/redis_password"; }
+	@for f in binance_api_key binance_api_secret binance_sub1_api_key binance_sub1_api_secret; do test -e $(SECRETS)/$$f || : > $(SECRETS)/$$f; done
+	@chmod 644 $(SECRETS)/*   # read by the containers' non-root users; the folder itself is 700
+	@test -e .env || { printf 'COMPOSE_PROFILES=sim\nMODE=sim\nDASH_PUBLISH_PORT=8050\n' > .env; echo "navstream: wrote .env (COMPOSE_PROFILES=sim, MODE=sim, DASH_PUBLISH_PORT=8050)"; }
+	@echo "navstream: secrets in $(SECRETS)/ (put Binance keys in binance_api_key / binance_api_secret for MODE=live); next: docker compose up -d"
+
+compose-check:
+	docker-compose -f compose.yaml config -q
+
+wheel: install
+	$(call pip_quiet,build)
+	$(PY) -m build --wheel --outdir dist . >>$(LOG) 2>&1 && ls dist/*.whl
+
+# Keeps the data: var/ (the embedded Redis: seq, peak NAV, history) and logs/ (state files).
 clean:
-	rm -rf $(VENV) logs var test-artifacts .pytest_cache
+	rm -rf $(VENV) test-artifacts .pytest_cache build dist
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	@echo "navstream: kept var/ (Redis data: seq, peak NAV, history) and logs/ (state files); 'make distclean' removes them"
+
+distclean: clean
+	rm -rf var logs
+	@echo "navstream: removed var/ and logs/: the embedded Redis data (seq, peak NAV, history) and the state files are gone ($(SECRETS)/ and .env are kept)"

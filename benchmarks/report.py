@@ -134,6 +134,13 @@ def render_table(result: dict) -> str:
     order = ["start", "after_latency", "after_dashboard", "end", "peak"]
     phases = [p for p in order if any(p in series for series in rss.values())]
     out += _table(["RSS MB", *phases], [[name, *(_fmt(series.get(p)) for p in phases)] for name, series in rss.items()])
+    weight = result.get("pricer_weight")
+    if weight:
+        out.append("")
+        out.append(f"pricer Binance request weight at a {weight['interval_s']:g} s interval: "
+                   f"{_fmt(weight['fapi_weight_per_min'])}/min on USD-M (budget {_fmt(weight['fapi_budget_per_min'])}, "
+                   f"10 % of 2,400), {_fmt(weight['spot_weight_per_min'])}/min on spot; listing reloads "
+                   f"{weight['listing_reloads']} in {weight['seconds']:g} s")
     mem = result.get("redis_memory") or {}
     if mem:
         out.append("")

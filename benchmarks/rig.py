@@ -18,6 +18,7 @@ import psutil
 import redis
 import requests
 
+from shared.contracts.prices import PriceObservation, encode_latest
 from shared.keys import GROUP_NAV, GROUP_PUBLISHER, Keys
 from services.harness import ROOT, RedisServer, ServiceProcess, free_port, service_env
 
@@ -76,6 +77,9 @@ class Rig:
         self.procs["marketsim"] = ServiceProcess("marketsim", self.env, logs).start()
         sim = f"http://127.0.0.1:{self.env['MARKETSIM_PORT']}"
         self.wait_for(lambda: requests.get(f"{sim}/_sim/faults", timeout=1).ok, "marketsim to answer")
+        # marketsim's accounts hold USDC wallets: without a USDC price their value is unknown (partial),
+        # and no pricer runs here. nav seeds it from hedge:prices:latest, as the pricer would leave it.
+        self.r.hset(KEYS.prices_latest, "USDC", encode_latest(PriceObservation("USDC", 1.0, "coingecko", time.time())))
         for name in ("nav", "publisher"):
             self.procs[name] = (ProfiledService(name, self.env, logs, self.profile_dir / f"{name}.prof")
                                 if self.profile_dir else ServiceProcess(name, self.env, logs)).start()

@@ -31,6 +31,7 @@ from benchmarks import dashboard as dash_bench
 from benchmarks.baseline import measure_baseline
 from benchmarks.feed import PricerFeed
 from benchmarks.latency import run_latency
+from benchmarks.pricer_weight import measure_pricer_weight
 from benchmarks.report import evaluate, render_table
 from benchmarks.rig import KEYS, BenchError, Rig
 from benchmarks.synthetic import PriceTape, RoundMaker
@@ -84,6 +85,7 @@ class Plan:
         self.valuation_runs = 30 if args.quick else 200
         self.callback_runs = 5 if args.quick else 30
         self.browser_loads = 1 if args.quick else 5
+        self.weight_s = 10.0 if args.quick else 60.0
         self.browser = not args.no_browser
         self.aof = args.aof
         if self.instruments < 1 or any(n < 1 for n in self.sizes) or self.round_size < 1 or self.rate <= 0:
@@ -251,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rig.start()
         run_pipeline(rig, plan, result)
+        _say(f"pricer request weight at the 1 s interval for {plan.weight_s:g} s")
+        result["pricer_weight"] = measure_pricer_weight(rig, plan.weight_s)
     except BenchError as exc:
         print(f"navstream bench: {exc}", file=sys.stderr)
         result["error"] = str(exc)

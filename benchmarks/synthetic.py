@@ -14,11 +14,13 @@ from pathlib import Path
 
 from shared.atomic import write_json_atomic
 from shared.contracts.prices import PriceObservation
+from shared.contracts.vocabulary import fx_pair
 from shared.holdings import Holding
 
 from services.nav.model import AccountPosition, AccountSnapshot, AccountState
-from services.pricer.assemble import Observed, Policy, RoundResult, assemble_round, fx_symbol
+from services.pricer.assemble import Observed, Policy, RoundResult, assemble_round
 from services.pricer.chain import Quote, TierLimits
+from services.pricer.units import ContractInfo
 
 PRICE_BASE = 1000.0
 PRICE_STEP = 0.0001           # unique per update: PRICE_BASE + n * PRICE_STEP
@@ -75,9 +77,10 @@ class RoundMaker:
         self.tape = tape
         now = time.time()
         marks = {f"{sym}USDT": Quote(PRICE_BASE, now) for sym in self.assets}
-        observed = Observed(quotes={"mark": marks}, fx=Quote(FX_RATE, now))
+        contracts = {f"{sym}USDT": ContractInfo.linear_perpetual(f"{sym}USDT", sym) for sym in self.assets}
+        observed = Observed(quotes={"mark": marks}, fx=Quote(FX_RATE, now), contracts=contracts)
         self.template: RoundResult = assemble_round(holdings(n), (), observed, now, bench_policy())
-        self.fx_sym = fx_symbol(DISPLAY_CURRENCY)
+        self.fx_sym = fx_pair(DISPLAY_CURRENCY)
 
     def full_round(self, tracked: Iterable[str] = ()) -> RoundResult:
         """Every asset, every tracked market, the FX rate: one pricer round."""
@@ -114,6 +117,6 @@ def valuation_prices(n_holdings: int, n_positions: int, now: float) -> dict[str,
     for i in range(n_positions):
         market = f"P{i:05d}USDT"
         prices[market] = PriceObservation(market, 1002.0 + i, "mark", now - 0.2)
-    fx = fx_symbol(DISPLAY_CURRENCY)
+    fx = fx_pair(DISPLAY_CURRENCY)
     prices[fx] = PriceObservation(fx, FX_RATE, "coingecko", now - 5.0)
     return prices

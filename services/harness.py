@@ -22,6 +22,7 @@ from typing import TypeVar
 import redis
 
 from services.supervisor import redis_server_binary
+from shared.redis_url import url_with_password
 
 ROOT = Path(__file__).resolve().parents[1]
 """The folder holding the `services` and `shared` packages (the checkout, or site-packages)."""
@@ -69,8 +70,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return url_with_password(f"redis://127.0.0.1:{self.port}/0", self.password)
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

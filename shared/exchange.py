@@ -10,8 +10,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import ccxt
+from pydantic import SecretStr
 
 from shared.settings import Mode, Settings
+
+Keys = tuple[SecretStr, SecretStr]
 
 _FUTURES_ROOTS = ("fapi",)
 _SPOT_ROOTS = ("public", "private", "v1", "sapi")
@@ -35,15 +38,21 @@ def _common(settings: Settings, timeout_s: float) -> dict:
     }
 
 
-def make_usdm(settings: Settings, *, timeout_s: float, with_keys: bool = False) -> ccxt.binanceusdm:
-    """A `binanceusdm` client for mark prices (public) or the account (`with_keys`)."""
+def make_usdm(settings: Settings, *, timeout_s: float, with_keys: bool = False,
+              keys: Keys | None = None) -> ccxt.binanceusdm:
+    """A `binanceusdm` client for mark prices (public) or an account (`with_keys`).
+
+    `keys` are the account's (services/nav/accounts.py resolves them, including marketsim's
+    `sim-key-<account>` convention); without them, BINANCE_API_KEY / BINANCE_API_SECRET.
+    """
     config = _common(settings, timeout_s)
-    if with_keys and settings.binance_api_key and settings.binance_api_secret:
-        config["apiKey"] = settings.binance_api_key.get_secret_value()
-        config["secret"] = settings.binance_api_secret.get_secret_value()
+    if with_keys and keys is None and settings.binance_api_key and settings.binance_api_secret:
+        keys = (settings.binance_api_key, settings.binance_api_secret)
+    if with_keys and keys is not None:
+        config["apiKey"], config["secret"] = keys[0].get_secret_value(), keys[1].get_secret_value()
     elif with_keys and settings.mode is Mode.SIM:
-        # marketsim accepts any key; ccxt refuses to sign without one.
-        config["apiKey"], config["secret"] = "sim-key", "sim-secret"
+        # marketsim selects its simulated account by key; ccxt refuses to sign without one.
+        config["apiKey"], config["secret"] = "sim-key-main", "sim-secret-main"
     exchange = ccxt.binanceusdm(config)
     exchange.urls["api"] = _rebase(exchange.urls["api"], _FUTURES_ROOTS, settings.futures_base_url)
     return exchange

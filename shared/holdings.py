@@ -13,7 +13,6 @@ Optional per-asset keys: `market` (the USD-M market whose mark prices it; defaul
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import orjson
 
 from shared.errors import HoldingsError
+from shared.watched import WatchedFile
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9_.\-]{0,31}$")
 _REQUIRED = ("qty", "avg_cost")
@@ -94,8 +94,8 @@ def _number(where: str, symbol: str, field: str, value: object) -> float:
     return value
 
 
-class HoldingsWatcher:
-    """Re-reads the holdings file when its mtime, size or inode changes.
+class HoldingsWatcher(WatchedFile[Holdings]):
+    """Re-reads the holdings file when its mtime, size or inode changes (shared/watched.py).
 
     `current` is always the last good holdings; `error` is the message of the last
     failed read (None when the file on disk is good). A missing file is an error
@@ -103,38 +103,9 @@ class HoldingsWatcher:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.current: Holdings = {}
-        self.error: str | None = None
-        self.mtime: float | None = None
-        self._stamp: tuple[int, int, int] | None = None
-        self.reloads = 0
+        super().__init__(path, parse_holdings, what="holdings file", kept="holdings", empty={},
+                         none_in_use="no holdings in use")
 
-    def poll(self) -> bool:
-        """Check the file; return True if `current` or `error` changed."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return self._fail(f"holdings file {self.path}: not found; "
-                              + ("keeping the last good holdings" if self.current else "no holdings yet"),
-                              None)
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            holdings = parse_holdings(self.path.read_bytes(), self.path)
-        except HoldingsError as exc:
-            keeping = "keeping the last good holdings" if self.current else "no holdings in use"
-            return self._fail(f"{exc}; {keeping}", stamp)
-        except OSError as exc:
-            return self._fail(f"holdings file {self.path}: cannot read ({exc.strerror})", None)
-        self.current, self.error, self.mtime = holdings, None, st.st_mtime
-        self.reloads += 1
-        return True
-
-    def _fail(self, message: str, stamp: tuple[int, int, int] | None) -> bool:
-        self._stamp = stamp
-        changed = message != self.error
-        self.error = message
-        return changed
+    @property
+    def current(self) -> Holdings:
+        return self.value

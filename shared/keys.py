@@ -12,8 +12,8 @@ GROUP_NAV = "nav"
 GROUP_PUBLISHER = "publisher"
 GROUP_LEDGER = "ledger"
 
-SERVICES = ("marketsim", "pricer", "nav", "publisher", "dashboard")
-"""The services navstream up starts today; the ledger joins when it lands (services/ledger)."""
+SERVICES = ("marketsim", "pricer", "nav", "publisher", "ledger", "dashboard")
+"""The services navstream up starts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +78,31 @@ class Keys:
         return f"{self.prefix}:assets:tracked"
 
     @property
+    def income_cursor(self) -> str:
+        """Hash: account -> JSON cursor of its `/fapi/v1/income` reads (services/nav/income.py)."""
+        return f"{self.prefix}:income:cursor"
+
+    @property
+    def recon_state(self) -> str:
+        """Hash: account -> JSON reconciliation state (wallets, residuals, pending records)."""
+        return f"{self.prefix}:recon:state"
+
+    @property
+    def recon_explain(self) -> str:
+        """Hash: "<account>/<asset>" -> JSON `{note, ts}`, an operator's explanation of a break
+        (`navstream nav explain`); the nav service applies and removes it."""
+        return f"{self.prefix}:recon:explain"
+
+    @property
     def kpi_state(self) -> str:
         """Hash: publisher's KPI state that must survive restarts (drawdown peak, ...)."""
         return f"{self.prefix}:kpi:state"
+
+    @property
+    def ledger_transfers(self) -> str:
+        """String: Σ USD of every TRANSFER into (+) or out of (-) the fund's accounts (ledger writes,
+        the publisher shifts its drawdown peak by each change: a withdrawal is not a loss)."""
+        return f"{self.prefix}:ledger:transfers_usd"
 
     def bars(self, market: str) -> str:
         """Stream: one-minute mark-price bars of a futures market, for ATR."""

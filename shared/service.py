@@ -49,7 +49,7 @@ class ServiceContext:
         self.name = name
         self.settings = settings
         self.keys = settings.keys
-        self.log = setup_logging(name, settings.log_level, settings.secret_values())
+        self.log = setup_logging(name, settings.log_level, settings.secret_values(), fmt=settings.log_format)
         self.r = connect(settings.effective_redis_url, name=f"navstream-{name}")
         self.heartbeat = Heartbeat(self.r, self.keys, name, interval_s)
         self.stop = threading.Event()
@@ -81,7 +81,7 @@ def run_service(name: str, interval_s: float, make_loop: Callable[[ServiceContex
     ctx = ServiceContext(name, settings or load_settings(), interval_s)
     ctx.install_signal_handlers()
     ctx.log.info("starting (mode=%s, redis=%s)", ctx.settings.mode.value, ctx.settings.redacted_redis_url())
-    serve_metrics(name, ctx.settings.metrics_port_base)
+    serve_metrics(name, ctx.settings)
     loop = make_loop(ctx)
     outage = Episode(ctx.log, "redis unreachable")
     backoff = Backoff(base_s=0.2, cap_s=5.0)

@@ -12,15 +12,16 @@ from collections.abc import Iterator
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from shared.contracts.vocabulary import DEFAULT_STABLECOINS
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.redis_url import secrets_dir, url_with_password
 
 
 class Mode(str, Enum):
@@ -36,8 +37,14 @@ _REAL_URLS = {
 }
 
 
+COINGECKO_PRO_URL = "https://pro-api.coingecko.com"
+COINGECKO_DEMO_TTL_S = 300.0   # 30 days × 86,400 s / 10,000 calls ≈ 259 s a call on the free Demo plan
+COINGECKO_SIM_TTL_S = 30.0     # marketsim has no quota
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False,
+                                      secrets_dir=secrets_dir())
 
     # --- what the contract (docs/architecture.md) names -----------------------------------
     mode: Mode = Mode.SIM
@@ -57,6 +64,10 @@ class Settings(BaseSettings):
     dash_port: int = Field(8050, ge=1, le=65535)
     marketsim_port: int = Field(8765, ge=1, le=65535)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    log_max_bytes: int = Field(10_000_000, ge=10_000)   # `navstream up` rotates logs/<service>.log at this size
+    log_backups: int = Field(5, ge=0, le=100)
+    redis_password: SecretStr | None = None   # added to REDIS_URL (percent-encoded); compose passes it as a secret
 
     # --- navstream's own ----------------------------------------------------------
     key_prefix: str = "hedge"
@@ -67,24 +78,38 @@ class Settings(BaseSettings):
     source_timeout_s: float = Field(2.0, gt=0)
     mark_max_age_s: float = Field(30.0, gt=0)
     spot_cache_ttl_s: float = Field(60.0, gt=0)
-    coingecko_ttl_s: float = Field(30.0, gt=0)
+    # None: 300 s (the free Demo plan's 10,000 calls a month is one call per ~260 s), 30 s in sim mode
+    coingecko_ttl_s: float = Field(None, gt=0, validate_default=True)
+    coingecko_api_key: SecretStr | None = None
+    coingecko_plan: Literal["demo", "pro"] = "demo"
     divergence_threshold: float = Field(0.02, gt=0)
     depeg_threshold: float = Field(0.005, gt=0)
     stablecoins: frozenset[str] = DEFAULT_STABLECOINS
     coingecko_update_lag_s: float = Field(120.0, ge=0)   # CoinGecko refreshes slowly: accept this much beyond its TTL
     fx_fallback_rates: dict[str, float] = {"ZAR": 18.0}
     manual_nav: float | None = None
+    # --- exchange accounts (services/nav/accounts.py; README "Exchange accounts") ---
+    accounts_file: Path = Path("config/accounts.json")
+    recon_tolerance_usd: float = Field(1.0, ge=0)
     marketsim_host: str = "127.0.0.1"   # where clients reach marketsim (compose: "marketsim"); its own knobs
                                         # (MARKETSIM_SEED, _BIND, _FILL_INTERVAL_S) are services/marketsim/config.py's
     dash_debug: bool = False
     metrics_port_base: int = Field(9100, ge=0, le=65000)   # 0 = no /metrics endpoints
+    metrics_host: str = "127.0.0.1"   # where /metrics listens (compose: "0.0.0.0", so Prometheus can scrape)
 
-    @field_validator("redis_url", "binance_api_key", "binance_api_secret", "binance_futures_url",
-                     "binance_spot_url", "coingecko_url", "manual_nav", mode="before")
+    @field_validator("redis_url", "redis_password", "binance_api_key", "binance_api_secret", "binance_futures_url",
+                     "binance_spot_url", "coingecko_url", "manual_nav", "coingecko_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
         # compose passes unset variables through as "", which means "not set" here.
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("coingecko_ttl_s", mode="before")
+    @classmethod
+    def _coingecko_ttl(cls, v: object, info: ValidationInfo) -> object:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return COINGECKO_SIM_TTL_S if info.data.get("mode") is Mode.SIM else COINGECKO_DEMO_TTL_S
+        return v
 
     @field_validator("display_currency")
     @classmethod
@@ -131,21 +156,34 @@ class Settings(BaseSettings):
 
     @property
     def coingecko_base_url(self) -> str:
-        return (self.coingecko_url or self._default_urls()[2]).rstrip("/")
+        """COINGECKO_URL, else marketsim in sim mode, else CoinGecko's public or (COINGECKO_PLAN=pro) Pro API."""
+        if self.coingecko_url:
+            return self.coingecko_url.rstrip("/")
+        if self.mode is not Mode.SIM and self.coingecko_plan == "pro":
+            return COINGECKO_PRO_URL
+        return self._default_urls()[2].rstrip("/")
+
+    def coingecko_key(self) -> str | None:
+        """COINGECKO_API_KEY's value (sent only in CoinGecko's key header; redacted everywhere else)."""
+        return self.coingecko_api_key.get_secret_value() if self.coingecko_api_key else None
 
     @property
     def effective_redis_url(self) -> str:
-        """REDIS_URL, or the embedded Redis `navstream up` starts."""
-        return self.redis_url or "redis://127.0.0.1:6379/0"
+        """REDIS_URL (with REDIS_PASSWORD put in), or the embedded Redis `navstream up` starts."""
+        return self.redis_url_for(self.redis_url or "redis://127.0.0.1:6379/0")
+
+    def redis_url_for(self, url: str) -> str:
+        """`url` with REDIS_PASSWORD put in when it has no password of its own."""
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return url_with_password(url, password)
 
     def secret_values(self) -> list[str]:
         """Every secret's plain value, for the log redaction filter."""
         out = []
-        for secret in (self.binance_api_key, self.binance_api_secret):
+        for secret in (self.binance_api_key, self.binance_api_secret, self.coingecko_api_key, self.redis_password):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
-        if self.redis_url:
-            out.extend(redis_url_secrets(self.redis_url))
+        out.extend(redis_url_secrets(self.effective_redis_url))
         return out
 
     def redacted_redis_url(self) -> str:

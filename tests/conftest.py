@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import database_url, pg_server, postgres  # noqa: F401 - fixtures: SQLite and real PostgreSQL
 from tests.support import CONFIG_DIR, ROOT, RedisServer, ServiceProcess, eventually, free_port, service_env
 
 DEFAULT_HOLDINGS = (CONFIG_DIR / "offexchange_holdings.json").read_bytes()

@@ -2,7 +2,8 @@
 
 `python -m services.dashboard` starts the live feed (background XREAD on hedge:nav,
 which also writes the dashboard's heartbeat) and serves the app on
-DASH_HOST:DASH_PORT (127.0.0.1:8050 by default) with a threaded WSGI server.
+DASH_HOST:DASH_PORT (127.0.0.1:8050 by default) with waitress, a production WSGI server:
+one process with a thread pool, so the live feed's cache is shared by every request.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-import threading
 import time
-from importlib.resources import files
 from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
 import flask
+from bootstrap_wrapper import get_bootstrap_css_dir
 from dash import Input, Output, dcc, html
-from werkzeug.serving import make_server
+from waitress import create_server
 
 from services.dashboard import components as c
 from services.dashboard import data
@@ -35,8 +35,10 @@ from shared.settings import Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
 STATUS_POLL_MS = 1000
-# Bootstrap 5's CSS from the bootstrap-flask package, served by us: no CDN, works offline.
-BOOTSTRAP_CSS = files("flask_bootstrap") / "static" / "bootstrap5" / "css" / "bootstrap.min.css"
+WSGI_THREADS = 8
+# Bootstrap 5's compiled CSS from the bootstrap-wrapper package (package data), served by us:
+# no CDN, works offline, nothing committed.
+BOOTSTRAP_CSS = get_bootstrap_css_dir() / "bootstrap.min.css"
 BOOTSTRAP_ROUTE = "/_navstream/bootstrap.min.css"
 # dcc.Graph fetches its code chunk and plotly.js (Dash's full 4.8 MB bundle) only once the first
 # graph is on the page, i.e. after the page content arrived. Preloading them (the URLs dcc asks
@@ -115,37 +117,36 @@ def create_app(settings: Settings) -> dash.Dash:
 
 
 def serve(app: dash.Dash, settings: Settings, log: logging.Logger) -> int:
-    """Serve until SIGINT/SIGTERM; the dev server with reloader-free debug when DASH_DEBUG is set."""
+    """Serve with waitress until SIGINT/SIGTERM; Dash's dev server (reloader off) when DASH_DEBUG is set."""
     if settings.dash_debug:
         log.warning("DASH_DEBUG is on: Dash dev tools and tracebacks are shown in the browser")
         app.run(host=settings.dash_host, port=settings.dash_port, debug=True, use_reloader=False)
         return 0
     try:
-        server = make_server(settings.dash_host, settings.dash_port, app.server, threaded=True)
+        server = create_server(app.server, host=settings.dash_host, port=settings.dash_port,
+                               threads=WSGI_THREADS, ident="navstream")
     except OSError as exc:
         log.error("cannot listen on %s:%d (%s); exiting", settings.dash_host, settings.dash_port, exc)
         return 1
 
     def _stop(signum, _frame):
         log.info("received %s; stopping", signal.Signals(signum).name)
-        threading.Thread(target=server.shutdown, name="dashboard-shutdown", daemon=True).start()
+        raise SystemExit(0)   # waitress's run() catches it, finishes its threads and returns
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log.info("serving on http://%s:%d", settings.dash_host, settings.dash_port)
-    server.serve_forever()
+    log.info("serving on http://%s:%d (waitress, %d threads)", settings.dash_host, settings.dash_port, WSGI_THREADS)
+    server.run()
     return 0
 
 
 @exits_on_config_error("dashboard")
 def main() -> int:
     settings = load_settings()
-    log = setup_logging("dashboard", settings.log_level, settings.secret_values())
-    if logging.getLogger().level > logging.DEBUG:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per poll otherwise
+    log = setup_logging("dashboard", settings.log_level, settings.secret_values(), fmt=settings.log_format)
     log.info("starting (mode=%s, redis=%s, state dir=%s)", settings.mode.value, settings.redacted_redis_url(),
              settings.dashboard_state_dir)
-    serve_metrics("dashboard", settings.metrics_port_base)
+    serve_metrics("dashboard", settings)
     app = create_app(settings)
     live_r = connect(settings.effective_redis_url, name="navstream-dashboard-live")
     heartbeat = Heartbeat(live_r, settings.keys, "dashboard", interval_s=1.0)

@@ -32,10 +32,10 @@ SOURCE_NOTES: dict[str, str] = {
     "cache": "cache: exchange unreachable, last good account data",
     "manual": "manual: operator-set NAV",
     "startup": "startup: no account data yet",
-    "partial": "partial: an account could not be read",
+    "partial": "partial: an account's value is unknown; NAV counts the others only",
 }
 SOURCE_COLORS: dict[str, str] = {
-    "live": "success", "cache": "warning", "manual": "info", "startup": "secondary", "partial": "warning"}
+    "live": "success", "cache": "warning", "manual": "info", "startup": "secondary", "partial": "danger"}
 if set(SOURCE_NOTES) != set(SNAPSHOT_SOURCES) or set(SOURCE_COLORS) != set(SNAPSHOT_SOURCES):
     raise RuntimeError(f"views: SOURCE_NOTES/SOURCE_COLORS must cover every snapshot source {SNAPSHOT_SOURCES}")
 # The best tier is the norm; every other one is a visible fallback.

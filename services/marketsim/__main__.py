@@ -20,7 +20,7 @@ from shared.settings import load_settings
 def main() -> int:
     settings = load_settings()
     config = load_config()
-    log = setup_logging("marketsim", settings.log_level, settings.secret_values())
+    log = setup_logging("marketsim", settings.log_level, settings.secret_values(), fmt=settings.log_format)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -30,8 +30,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
-    serve_metrics("marketsim", settings.metrics_port_base)
-    sim = SimState(seed=config.seed)
+    serve_metrics("marketsim", settings)
+    sim = SimState(seed=config.seed, funding_interval_s=config.funding_interval_s)
     try:
         server = SimServer((config.bind, settings.marketsim_port), sim, stop)
     except OSError as exc:
@@ -43,9 +43,10 @@ def main() -> int:
                         gauges={"port": settings.marketsim_port, "fill_interval_s": config.fill_interval_s})
     http.start()
     fills.start()
-    log.info("listening on http://%s:%d (seed %d); fills every %s s to %s on %s", config.bind,
-             settings.marketsim_port, config.seed, config.fill_interval_s or "never (off)",
-             settings.keys.fills, settings.redacted_redis_url())
+    log.info("listening on http://%s:%d (seed %d); fills every %s s to %s on %s; accounts %s; "
+             "funding every %s s", config.bind, settings.marketsim_port, config.seed,
+             config.fill_interval_s or "never (off)", settings.keys.fills, settings.redacted_redis_url(),
+             ", ".join(sim.account_names), config.funding_interval_s or "never (off)")
     while not stop.wait(0.5):
         pass
     server.shutdown()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Mapping
 
-from services.marketsim.account import AccountView, PositionView
+from services.marketsim.account import AccountView, AssetView, PositionView
 from services.marketsim.faults import STALE_AGE_S, Observed
+from services.marketsim.income import FUNDING_RATE
 from services.marketsim.prices import Session
-from services.marketsim.specs import FUTURES, QUOTE, SPOT, AssetSpec
+from services.marketsim.specs import CONTRACT_BY_SYMBOL, CONTRACTS, QUOTE, SPOT, AssetSpec, ContractSpec, delivery_ms
+from shared.contracts.vocabulary import USD_PAR_ASSET
 
 ONBOARD_MS = 1_569_398_400_000
-PERPETUAL_DELIVERY_MS = 4_133_404_800_000
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
 
 ModesFor = Callable[[str], Collection[str]]
@@ -39,15 +40,15 @@ def _rate_limits() -> list[dict]:
 
 # --- USD-M futures -----------------------------------------------------------------------------
 
-def futures_symbol(spec: AssetSpec, *, listed: bool) -> dict:
-    f = spec.futures
-    assert f is not None
+def futures_symbol(contract: ContractSpec, *, listed: bool) -> dict:
+    f = contract.futures
+    status = contract.status if listed else "SETTLING"
     return {
-        "symbol": spec.market, "pair": spec.market, "contractType": "PERPETUAL",
-        "deliveryDate": PERPETUAL_DELIVERY_MS, "onboardDate": ONBOARD_MS,
-        "status": "TRADING" if listed else "SETTLING",
+        "symbol": contract.symbol, "pair": contract.pair, "contractType": contract.contract_type,
+        "deliveryDate": delivery_ms(contract), "onboardDate": ONBOARD_MS,
+        "status": status,
         "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-        "baseAsset": spec.asset, "quoteAsset": QUOTE, "marginAsset": QUOTE,
+        "baseAsset": contract.base_asset, "quoteAsset": contract.quote, "marginAsset": contract.margin,
         "pricePrecision": f.price_precision, "quantityPrecision": f.quantity_precision,
         "baseAssetPrecision": 8, "quotePrecision": 8,
         "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0,
@@ -70,36 +71,42 @@ def futures_symbol(spec: AssetSpec, *, listed: bool) -> dict:
     }
 
 
+MARGIN_ASSETS = (("USDT", "-10000"), ("BTC", "-0.10000000"), ("USDC", "-5000"), ("BNFCR", "-10000"))
+"""exchangeInfo `assets`: the margin assets and their auto-exchange thresholds."""
+
+
 def futures_exchange_info(now_ms: int, modes_for: ModesFor) -> dict:
     return {
         "timezone": "UTC", "serverTime": now_ms, "futuresType": "U_MARGINED",
         "rateLimits": _rate_limits(), "exchangeFilters": [],
-        "assets": [{"asset": QUOTE, "marginAvailable": True, "autoAssetExchange": "-10000"},
-                   {"asset": "USDC", "marginAvailable": True, "autoAssetExchange": "-5000"}],
-        "symbols": [futures_symbol(s, listed="delisted" not in modes_for(s.asset)) for s in FUTURES],
+        "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": x} for a, x in MARGIN_ASSETS],
+        "symbols": [futures_symbol(c, listed="delisted" not in modes_for(c.asset)) for c in CONTRACTS],
     }
 
 
-def premium_index(spec: AssetSpec, obs: Observed, index_px: float, now_ms: int) -> dict:
+def premium_index(contract: ContractSpec, obs: Observed, index_px: float, now_ms: int) -> dict:
     decimals = 8
     next_funding = (now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+    index = 0.0 if obs.px == 0 else index_px
+    dated = contract.contract_type != "PERPETUAL"
     return {
-        "symbol": spec.market, "markPrice": num(obs.px, decimals),
-        "indexPrice": num(0.0 if obs.px == 0 else index_px, decimals),
-        "estimatedSettlePrice": num(0.0 if obs.px == 0 else index_px, decimals),
-        "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
-        "nextFundingTime": next_funding, "time": int(obs.ts * 1000),
+        "symbol": contract.symbol, "markPrice": num(obs.px, decimals),
+        "indexPrice": num(index, decimals),
+        "estimatedSettlePrice": num(index, decimals),
+        # Dated contracts pay no funding: Binance answers an empty rate and a zero next funding time.
+        "lastFundingRate": "" if dated else num(FUNDING_RATE, 8),
+        "interestRate": "" if dated else "0.00010000",
+        "nextFundingTime": 0 if dated else next_funding, "time": int(obs.ts * 1000),
     }
 
 
 def leverage_brackets() -> list[dict]:
     out = []
-    for spec in FUTURES:
-        assert spec.futures is not None
-        out.append({"symbol": spec.market, "notionalCoef": 1.0, "brackets": [
+    for contract in CONTRACTS:
+        out.append({"symbol": contract.symbol, "notionalCoef": 1.0, "brackets": [
             {"bracket": i + 1, "initialLeverage": b.leverage, "notionalCap": int(b.cap),
              "notionalFloor": int(b.floor), "maintMarginRatio": b.maint_ratio, "cum": b.cum}
-            for i, b in enumerate(spec.futures.brackets)]})
+            for i, b in enumerate(contract.futures.brackets)]})
     return out
 
 
@@ -114,22 +121,18 @@ def _update_ms(view: AccountView, now_ms: int, modes: Collection[str]) -> int:
     return view.update_ms
 
 
-def _asset_of(market: str) -> str:
-    return market[: -len(QUOTE)]
-
-
 def position_risk(view: AccountView, now_ms: int, modes_for: ModesFor, *, v2: bool = False) -> list[dict]:
     out = []
     for row in view.positions:
         pos = row.position
-        modes = modes_for(_asset_of(pos.market))
+        modes = modes_for(CONTRACT_BY_SYMBOL[pos.market].asset)
         entry = {
-            "symbol": pos.market, "positionSide": "BOTH", "positionAmt": num(pos.amount, 3),
+            "symbol": pos.market, "positionSide": pos.side, "positionAmt": num(pos.amount, 3),
             "entryPrice": num(pos.entry_price, 8),
             "breakEvenPrice": num(pos.entry_price * (1 + 0.0004 * _sign(pos.amount)), 8),
             "markPrice": num(_position_mark(row, modes), 8), "unRealizedProfit": num(row.upnl, 8),
             "liquidationPrice": num(row.liquidation_price, 8), "isolatedMargin": "0", "notional": num(row.notional, 8),
-            "marginAsset": QUOTE, "isolatedWallet": "0", "initialMargin": num(row.initial_margin, 8),
+            "marginAsset": pos.margin_asset, "isolatedWallet": "0", "initialMargin": num(row.initial_margin, 8),
             "maintMargin": num(row.maint_margin, 8), "positionInitialMargin": num(row.initial_margin, 8),
             "openOrderInitialMargin": "0", "adl": 2, "bidNotional": "0", "askNotional": "0",
             "updateTime": _update_ms(view, now_ms, modes),
@@ -145,34 +148,45 @@ def _sign(x: float) -> float:
     return 1.0 if x > 0 else -1.0
 
 
+def _asset_row(view: AccountView, a: AssetView, update_ms: int) -> dict:
+    # In multi-assets mode every asset can draw on the account's USD availability (Binance shows it
+    # per asset in that asset's units); in single-asset mode each asset stands alone.
+    if view.multi_assets:
+        price = 1.0 if a.asset == USD_PAR_ASSET else view.usd.get(a.asset, 1.0)
+        available = view.totals.available / price
+    else:
+        available = a.available
+    return {
+        "asset": a.asset, "walletBalance": num(a.wallet), "unrealizedProfit": num(a.upnl),
+        "marginBalance": num(a.margin_balance), "maintMargin": num(a.maint_margin),
+        "initialMargin": num(a.initial_margin), "positionInitialMargin": num(a.initial_margin),
+        "openOrderInitialMargin": "0.00000000", "crossWalletBalance": num(a.wallet),
+        "crossUnPnl": num(a.upnl), "availableBalance": num(available),
+        "maxWithdrawAmount": num(max(0.0, min(available, a.wallet))), "marginAvailable": True,
+        # An asset never used shows updateTime 0 on Binance (and ccxt skips it).
+        "updateTime": update_ms if (a.wallet or a.upnl) else 0,
+    }
+
+
 def balance_assets(view: AccountView, now_ms: int, stale: bool) -> list[dict]:
     update = now_ms - int(STALE_AGE_S * 1000) if stale else view.update_ms
-    usdt = {
-        "asset": QUOTE, "walletBalance": num(view.wallet), "unrealizedProfit": num(view.upnl),
-        "marginBalance": num(view.margin_balance), "maintMargin": num(view.maint_margin),
-        "initialMargin": num(view.initial_margin), "positionInitialMargin": num(view.initial_margin),
-        "openOrderInitialMargin": "0.00000000", "crossWalletBalance": num(view.wallet),
-        "crossUnPnl": num(view.upnl), "availableBalance": num(view.available),
-        "maxWithdrawAmount": num(min(view.available, view.wallet)), "marginAvailable": True,
-        "updateTime": update,
-    }
-    # An asset never used shows updateTime 0 on Binance (and ccxt skips it).
-    usdc = {k: (num(0.0) if isinstance(v, str) else v) for k, v in usdt.items()} | {"asset": "USDC", "updateTime": 0}
-    return [usdt, usdc]
+    return [_asset_row(view, a, update) for a in view.assets]
 
 
 def account(view: AccountView, now_ms: int, modes_for: ModesFor, *, v2: bool = False) -> dict:
+    """`/fapi/v3/account` (or v2): the `total*` fields as the margin mode defines them (see account.py)."""
     stale = "stale" in modes_for("")
+    t = view.totals
     out = {
-        "totalInitialMargin": num(view.initial_margin), "totalMaintMargin": num(view.maint_margin),
-        "totalWalletBalance": num(view.wallet), "totalUnrealizedProfit": num(view.upnl),
-        "totalMarginBalance": num(view.margin_balance), "totalPositionInitialMargin": num(view.initial_margin),
-        "totalOpenOrderInitialMargin": "0.00000000", "totalCrossWalletBalance": num(view.wallet),
-        "totalCrossUnPnl": num(view.upnl), "availableBalance": num(view.available),
-        "maxWithdrawAmount": num(min(view.available, view.wallet)),
+        "totalInitialMargin": num(t.initial_margin), "totalMaintMargin": num(t.maint_margin),
+        "totalWalletBalance": num(t.wallet), "totalUnrealizedProfit": num(t.upnl),
+        "totalMarginBalance": num(t.margin_balance), "totalPositionInitialMargin": num(t.initial_margin),
+        "totalOpenOrderInitialMargin": "0.00000000", "totalCrossWalletBalance": num(t.wallet),
+        "totalCrossUnPnl": num(t.upnl), "availableBalance": num(t.available),
+        "maxWithdrawAmount": num(max(0.0, min(t.available, t.wallet))),
         "assets": balance_assets(view, now_ms, stale),
         "positions": [
-            {"symbol": p["symbol"], "positionSide": "BOTH", "positionAmt": p["positionAmt"],
+            {"symbol": p["symbol"], "positionSide": p["positionSide"], "positionAmt": p["positionAmt"],
              "unrealizedProfit": p["unRealizedProfit"], "isolatedMargin": "0", "notional": p["notional"],
              "isolatedWallet": "0", "initialMargin": p["initialMargin"], "maintMargin": p["maintMargin"],
              "updateTime": p["updateTime"]}
@@ -185,7 +199,7 @@ def account(view: AccountView, now_ms: int, modes_for: ModesFor, *, v2: bool = F
     }
     if v2:
         out.update({"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
-                    "feeBurn": False, "tradeGroupId": -1, "updateTime": 0, "multiAssetsMargin": False})
+                    "feeBurn": False, "tradeGroupId": -1, "updateTime": 0, "multiAssetsMargin": view.multi_assets})
     return out
 
 
@@ -197,6 +211,16 @@ def futures_balance(view: AccountView, now_ms: int, modes_for: ModesFor) -> list
                     "availableBalance": a["availableBalance"], "maxWithdrawAmount": a["maxWithdrawAmount"],
                     "marginAvailable": True, "updateTime": a["updateTime"]})
     return out
+
+
+def position_mode(view: AccountView) -> dict:
+    """`/fapi/v1/positionSide/dual`: true in hedge mode."""
+    return {"dualSidePosition": view.hedge}
+
+
+def multi_assets_mode(view: AccountView) -> dict:
+    """`/fapi/v1/multiAssetsMargin`: true in multi-assets mode."""
+    return {"multiAssetsMargin": view.multi_assets}
 
 
 # --- spot ----------------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
     set_fault("http://127.0.0.1:8765", "mark", "down", symbol="BTC")
     set_fault(base, "coingecko", "slow", delay_s=3)
+    set_fault(base, "account", "down", account="sub1")   # only sub1's API key
+    transfer(base, "main", -1000, "USDT")                # with a TRANSFER income record
+    transfer(base, "main", 50, "USDT", recorded=False)   # the wallet moves, no record
     clear_faults(base)                 # all
     clear_faults(base, source="spot")
 
@@ -46,10 +49,12 @@ def _faults_url(base_url: str) -> str:
     return f"{base_url.rstrip('/')}/_sim/faults"
 
 
-def set_fault(base_url: str, source: str, mode: str, symbol: str | None = None,
-              delay_s: float | None = None, retry_after_s: int | None = None) -> dict:
+def set_fault(base_url: str, source: str, mode: str, symbol: str | None = None, *,
+              delay_s: float | None = None, retry_after_s: int | None = None, account: str | None = None) -> dict:
     """Activate a fault; returns marketsim's answer `{"fault": {...}, "faults": [...]}`."""
     body: dict[str, Any] = {"source": source, "mode": mode}
+    if account:
+        body["account"] = account
     if symbol:
         body["symbol"] = symbol
     if delay_s is not None:
@@ -67,3 +72,13 @@ def clear_faults(base_url: str, source: str | None = None) -> dict:
 def get_faults(base_url: str) -> list[dict]:
     """The active faults, as `[{"source", "mode", "symbol", ...}, ...]`."""
     return list(_call("GET", _faults_url(base_url)).get("faults", []))
+
+
+def transfer(base_url: str, account: str, amount: float, asset: str, *, recorded: bool = True) -> dict:
+    """Move `amount` of `asset` into (> 0) or out of (< 0) a simulated account's wallet.
+
+    Recorded transfers appear in that account's /fapi/v1/income as TRANSFER; an unrecorded one
+    changes the wallet only. Returns `{"account", "asset", "amount", "recorded", "tran_id", "wallet", "time"}`.
+    """
+    body = {"account": account, "amount": amount, "asset": asset, "recorded": recorded}
+    return _call("POST", f"{base_url.rstrip('/')}/_sim/transfer", json=body)

@@ -14,6 +14,8 @@ class MarketsimConfig(BaseSettings):
     fill_interval_s: float = Field(2.0, ge=0)   # 0 turns the fills generator off
     seed: int = 7                               # MARKETSIM_SEED: the price walks and fills
     bind: str = "127.0.0.1"                     # MARKETSIM_BIND: where it listens (compose: "0.0.0.0")
+    # Binance funds perpetuals every 8 h; the simulator compresses time so a demo shows FUNDING_FEE income.
+    funding_interval_s: float = Field(60.0, ge=0)   # 0 turns funding off
 
 
 def load_config() -> MarketsimConfig:

@@ -7,6 +7,10 @@ A fault is (source, mode, symbol?). Request-level modes break the whole answer:
 Data-level modes change what is in an answer:
   zero     the price is 0          stale     timestamps 180 s in the past
   delisted the market is not TRADING / left out of the answer (the CoinGecko id is left out)
+  untimed  (coingecko) the answer carries no `last_updated_at`, even when asked for it
+
+An `account` fault may name one account (`"account": "sub1"`): it then hits only requests
+signed with that account's API key, so one account can be killed while the others answer.
 
 Without a symbol a fault hits every request of its source. With a symbol it hits only that
 asset: a request that names only faulted assets (symbol=BTCUSDT, ids=bitcoin) fails as a
@@ -23,11 +27,12 @@ from typing import Any
 from services.marketsim.specs import resolve_asset
 
 SOURCES = ("mark", "spot", "coingecko", "account")
-MODES = ("down", "slow", "429", "418", "zero", "stale", "delisted")
+MODES = ("down", "slow", "429", "418", "zero", "stale", "delisted", "untimed")
 REQUEST_MODES = ("down", "slow", "429", "418")
-DATA_MODES = ("zero", "stale", "delisted")
+DATA_MODES = ("zero", "stale", "delisted", "untimed")
+_BINANCE_MODES = ("down", "slow", "429", "418", "zero", "stale", "delisted")
 MODES_BY_SOURCE = {
-    "mark": MODES, "spot": MODES, "coingecko": MODES,
+    "mark": _BINANCE_MODES, "spot": _BINANCE_MODES, "coingecko": MODES,
     "account": ("down", "slow", "429", "418", "zero", "stale"),
 }
 DEFAULT_DELAY_S = 10.0
@@ -51,13 +56,16 @@ class Fault:
     symbol: str | None = None      # a base asset ("BTC"), already normalised
     delay_s: float | None = None   # slow only
     retry_after_s: int | None = None   # 429/418 only: the Retry-After header
+    account: str | None = None     # source account only: just this account's requests
 
     @property
-    def key(self) -> tuple[str, str, str | None]:
-        return (self.source, self.mode, self.symbol)
+    def key(self) -> tuple[str, str, str | None, str | None]:
+        return (self.source, self.mode, self.symbol, self.account)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "mode": self.mode, "symbol": self.symbol}
+        if self.account is not None:
+            out["account"] = self.account
         if self.mode == "slow":
             out["delay_s"] = self.delay_s
         if self.mode in ("429", "418"):
@@ -65,14 +73,17 @@ class Fault:
         return out
 
 
-def parse_fault(body: Any) -> Fault:
-    """A Fault from a POST body; FaultError names the bad field and what is allowed."""
+def parse_fault(body: Any, accounts: Collection[str] | None = None) -> Fault:
+    """A Fault from a POST body; FaultError names the bad field and what is allowed.
+
+    `accounts` are the simulated accounts' names an `account` field may name (None: any).
+    """
     if not isinstance(body, Mapping):
         raise FaultError("body", f"body must be a JSON object, got {type(body).__name__}")
-    unknown = sorted(set(body) - {"source", "mode", "symbol", "delay_s", "retry_after_s"})
+    unknown = sorted(set(body) - {"source", "mode", "symbol", "delay_s", "retry_after_s", "account"})
     if unknown:
         raise FaultError(unknown[0], f"unknown field {unknown[0]!r}; "
-                                     "allowed: source, mode, symbol, delay_s, retry_after_s")
+                                     "allowed: source, mode, symbol, delay_s, retry_after_s, account")
     source = body.get("source")
     if source not in SOURCES:
         raise FaultError("source", f"source is {source!r}; expected one of {', '.join(SOURCES)}")
@@ -89,7 +100,20 @@ def parse_fault(body: Any) -> Fault:
         raise FaultError("symbol", f"account fault {mode!r} hits the whole account; leave symbol out "
                                    "(symbol applies to account modes zero and stale)")
     return Fault(source, mode, symbol, _parse_delay(mode, body.get("delay_s")),
-                 _parse_retry_after(mode, body.get("retry_after_s")))
+                 _parse_retry_after(mode, body.get("retry_after_s")),
+                 _parse_account(source, body.get("account"), accounts))
+
+
+def _parse_account(source: str, raw: Any, accounts: Collection[str] | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if source != "account":
+        raise FaultError("account", f"account applies to source 'account' only, not {source!r}")
+    if not isinstance(raw, str):
+        raise FaultError("account", f"account is {raw!r}; expected an account name such as 'main'")
+    if accounts is not None and raw not in accounts:
+        raise FaultError("account", f"account is {raw!r}; marketsim has {', '.join(accounts)}")
+    return raw
 
 
 def _parse_symbol(raw: Any) -> str | None:
@@ -156,9 +180,11 @@ class FaultSet:
             return FaultSet()
         return FaultSet(tuple(f for f in self.faults if f.source != source))
 
-    def for_request(self, source: str, named: Collection[str] | None, covered: Iterable[str]) -> RequestFaults:
-        """Faults for a request of `source` that names assets `named` (None: a list of all `covered`)."""
-        mine = [f for f in self.faults if f.source == source]
+    def for_request(self, source: str, named: Collection[str] | None, covered: Iterable[str],
+                    account: str | None = None) -> RequestFaults:
+        """Faults for a request of `source` that names assets `named` (None: a list of all `covered`),
+        signed for `account` (faults naming another account do not apply)."""
+        mine = [f for f in self.faults if f.source == source and f.account in (None, account)]
         if not mine:
             return RequestFaults()
         answer = set(named) if named is not None else set(covered)

@@ -16,27 +16,32 @@ import time
 import redis
 
 from services.marketsim.fills import FillMarket, make_fill
-from services.marketsim.specs import BY_MARKET
+from services.marketsim.specs import CONTRACT_BY_SYMBOL
 from services.marketsim.state import SimState
 from shared.backoff import Backoff, Episode
 from shared.contracts.fills import encode_fill
 from shared.heartbeat import Heartbeat
 from shared.redis_io import RedisUnavailable, connect
+from shared.contracts.vocabulary import USD_PAR_ASSET
 from shared.settings import Settings
 
 FILLS_MAXLEN = 100_000
+FILLS_ACCOUNT = "main"
+"""The account the simulated router's fills (hedge:fills) are booked into."""
 LOOP_S = 0.5
 
 log = logging.getLogger("marketsim.fills")
 
 
 def fill_markets(sim: SimState) -> list[FillMarket]:
-    """The markets the simulated account holds positions in, with their quantity steps."""
-    out = []
-    for pos in sim.account_state.positions:
-        futures = BY_MARKET[pos.market].futures
-        assert futures is not None
-        out.append(FillMarket(pos.market, float(futures.step_size), float(futures.min_qty)))
+    """The USDT-margined markets the `main` account holds positions in (the router trades there),
+    with their quantity steps. Fill amounts are USD (`fee_usd`), so only USDT-margined markets."""
+    out: list[FillMarket] = []
+    for pos in sim.account_state(FILLS_ACCOUNT).positions:
+        contract = CONTRACT_BY_SYMBOL[pos.market]
+        if contract.margin != USD_PAR_ASSET or pos.market in {m.market for m in out}:
+            continue
+        out.append(FillMarket(pos.market, float(contract.futures.step_size), float(contract.futures.min_qty)))
     return out
 
 
@@ -83,10 +88,10 @@ class FillsWriter(threading.Thread):
 
     def write_fill(self) -> None:
         snap = self.sim.snapshot()
-        marks = {m.market: snap.price(BY_MARKET[m.market].asset, "mark") for m in self.markets}
+        marks = {m.market: snap.marks[m.market] for m in self.markets}
         fill = make_fill(self.rng, self.markets, marks, now=snap.now, fill_id=f"{self._prefix}-{self.written + 1}")
         self.r.xadd(self.settings.keys.fills, encode_fill(fill), maxlen=FILLS_MAXLEN, approximate=True)
-        self.sim.book(fill)
+        self.sim.book(fill, FILLS_ACCOUNT)
         self.written += 1
         self.heartbeat.count("fills_written")
 

@@ -1,8 +1,10 @@
 """The HTTP side of marketsim: a threaded stdlib server, request-level faults, the /_sim control API.
 
 Routes come from endpoints.ROUTES; this module only turns HTTP into (path, params) and a
-Reply back into bytes, applies down/slow/429/418 first, and serves /_sim/faults.
-API keys are never logged or echoed: only their presence is checked.
+Reply back into bytes, applies down/slow/429/418 first, and serves the /_sim control API:
+/_sim/faults (GET/POST/DELETE), /_sim/state, /_sim/accounts and POST /_sim/transfer.
+The X-MBX-APIKEY header selects the simulated account (specs.DEFAULT_ACCOUNTS); an unknown key
+gets Binance's -2015 with HTTP 401. API keys are never logged or echoed.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from services.marketsim import binance, coingecko
-from services.marketsim.endpoints import ROUTES, BadRequest, Endpoint, Reply
+from services.marketsim.endpoints import ROUTES, BadRequest, Call, Endpoint, Reply
 from services.marketsim.faults import SOURCES, FaultError, RequestFaults, parse_fault
-from services.marketsim.state import SimState
+from services.marketsim.state import SimError, SimState
 
 log = logging.getLogger("marketsim.http")
 
 FAULTS_PATH = "/_sim/faults"
 STATE_PATH = "/_sim/state"
+ACCOUNTS_PATH = "/_sim/accounts"
+TRANSFER_PATH = "/_sim/transfer"
 MAX_BODY = 64 * 1024
 
 
@@ -50,6 +54,8 @@ class SimHandler(BaseHTTPRequestHandler):
             self._send(Reply(200, {"faults": [f.to_dict() for f in self.server.sim.faults.faults]}))
         elif path == STATE_PATH:
             self._send(Reply(200, sim_state_doc(self.server.sim)))
+        elif path == ACCOUNTS_PATH:
+            self._send(Reply(200, accounts_doc(self.server.sim)))
         elif path in ROUTES:
             self._serve(ROUTES[path], params)
         else:
@@ -57,10 +63,12 @@ class SimHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path, _ = self._target()
-        if path != FAULTS_PATH:
+        if path == FAULTS_PATH:
+            self._send(self._post_fault())
+        elif path == TRANSFER_PATH:
+            self._send(self._post_transfer())
+        else:
             self._send(Reply(404, binance.error_body(-5000, f"Path {path}, Method POST is invalid")))
-            return
-        self._send(self._post_fault())
 
     def do_DELETE(self) -> None:
         path, params = self._target()
@@ -88,7 +96,10 @@ class SimHandler(BaseHTTPRequestHandler):
         except BadRequest as exc:
             self._send(exc.reply)
             return
-        rf = sim.faults.for_request(endpoint.source, named, endpoint.covers)
+        account = sim.account_name(self.headers.get("X-MBX-APIKEY")) if endpoint.private else None
+        rf = sim.faults.for_request(endpoint.source, named, endpoint.covers, account)
+        weight_headers = self._spend_weight(endpoint, params)
+        self._count_coingecko_key(endpoint)
         if rf.delay_s > 0:
             sim.count_fault(endpoint.source, "slow")
             if self.server.stop.wait(rf.delay_s):
@@ -100,31 +111,72 @@ class SimHandler(BaseHTTPRequestHandler):
             return
         if rf.failure in ("429", "418"):
             sim.count_fault(endpoint.source, rf.failure)
-            self._send(rate_limited(endpoint.source, int(rf.failure), rf.retry_after_s, sim.clock()))
+            self._send(rate_limited(endpoint.source, int(rf.failure), rf.retry_after_s, sim.clock()), weight_headers)
             return
-        if endpoint.private and not self.headers.get("X-MBX-APIKEY"):
-            self._send(Reply(401, binance.error_body(-2015, "Invalid API-key, IP, or permissions for action.")))
+        if endpoint.private and account is None:
+            sim.count_request("account.unknown_key")
+            self._send(Reply(401, binance.error_body(-2015, "Invalid API-key, IP, or permissions for action.")),
+                       weight_headers)
             return
         _count_data_faults(sim, endpoint.source, rf)
+        call = Call(params, rf, account or "main", sim.income)
         try:
-            reply = endpoint.build(sim.snapshot(), params, rf)
+            reply = endpoint.build(sim.snapshot(), call)
         except Exception as exc:  # a bug answers 500 and is logged, the server keeps serving
             log.exception("GET %s failed inside marketsim; answered 500", self.path.split("?", 1)[0])
             reply = Reply(500, binance.error_body(-1000, f"marketsim internal error: {exc}"))
-        self._send(reply)
+        self._send(reply, weight_headers)
 
-    def _post_fault(self) -> Reply:
+    def _spend_weight(self, endpoint: Endpoint, params: dict[str, str]) -> dict[str, str]:
+        """Binance's X-MBX-USED-WEIGHT-1M for this answer (Binance endpoints only)."""
+        if endpoint.api is None:
+            return {}
+        try:
+            weight = endpoint.weight_of(params)
+        except ValueError:
+            weight = 1   # a malformed `symbols`: the endpoint answers 400 itself
+        return {"X-MBX-USED-WEIGHT-1M": str(self.server.sim.spend_weight(endpoint.api, weight))}
+
+    def _count_coingecko_key(self, endpoint: Endpoint) -> None:
+        """Count CoinGecko requests by the key header they carry (the key itself is never kept or logged)."""
+        if endpoint.source != "coingecko":
+            return
+        for plan in ("demo", "pro"):
+            if self.headers.get(f"x-cg-{plan}-api-key"):
+                self.server.sim.count_request(f"coingecko.key.{plan}")
+
+    def _read_body(self) -> tuple[object, Reply | None]:
+        """The request's JSON body, or the 4xx reply that says why there is none."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self.close_connection = True  # the unread body would poison the next request
-            return Reply(413, {"error": f"body is {length} bytes; at most {MAX_BODY}", "field": "body"})
+            return None, Reply(413, {"error": f"body is {length} bytes; at most {MAX_BODY}", "field": "body"})
         raw = self.rfile.read(length) if length else b""
         try:
-            body = orjson.loads(raw) if raw else None
+            return (orjson.loads(raw) if raw else None), None
         except orjson.JSONDecodeError as exc:
-            return Reply(400, {"error": f"body is not valid JSON: {exc}", "field": "body"})
+            return None, Reply(400, {"error": f"body is not valid JSON: {exc}", "field": "body"})
+
+    def _post_transfer(self) -> Reply:
+        body, refused = self._read_body()
+        if refused is not None:
+            return refused
         try:
-            fault = parse_fault(body)
+            request = parse_transfer(body)
+            done = self.server.sim.transfer(request["account"], request["amount"], request["asset"],
+                                            recorded=request["recorded"])
+        except SimError as exc:
+            return Reply(400, {"error": str(exc), "field": exc.field})
+        log.warning("transfer: %s %+g %s%s", done["account"], done["amount"], done["asset"],
+                    "" if done["recorded"] else " (unrecorded: no income record)")
+        return Reply(200, done)
+
+    def _post_fault(self) -> Reply:
+        body, refused = self._read_body()
+        if refused is not None:
+            return refused
+        try:
+            fault = parse_fault(body, self.server.sim.account_names)
         except FaultError as exc:
             return Reply(400, {"error": str(exc), "field": exc.field})
         active = self.server.sim.add_fault(fault)
@@ -137,12 +189,12 @@ class SimHandler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         return url.path, params
 
-    def _send(self, reply: Reply) -> None:
+    def _send(self, reply: Reply, extra_headers: dict[str, str] | None = None) -> None:
         payload = orjson.dumps(reply.body)
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
+        for name, value in {**reply.headers, **(extra_headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
@@ -181,24 +233,67 @@ def _describe(fault: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in fault.items() if v is not None)
 
 
-def sim_state_doc(sim: SimState) -> dict:
-    """GET /_sim/state: the truth behind the APIs (prices per source, account), for tests and debugging."""
+def parse_transfer(body: object) -> dict:
+    """`{"account", "amount", "asset", "recorded"?}` from a POST /_sim/transfer body; SimError names the field."""
+    if not isinstance(body, dict):
+        raise SimError("body", f"body must be a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - {"account", "amount", "asset", "recorded"})
+    if unknown:
+        raise SimError(unknown[0], f"unknown field {unknown[0]!r}; allowed: account, amount, asset, recorded")
+    for name in ("account", "amount", "asset"):
+        if name not in body:
+            raise SimError(name, f"{name} is missing")
+    if not isinstance(body["account"], str) or not isinstance(body["asset"], str):
+        raise SimError("account" if not isinstance(body["account"], str) else "asset", "expected a string")
+    recorded = body.get("recorded", True)
+    if not isinstance(recorded, bool):
+        raise SimError("recorded", f"recorded is {recorded!r}; expected true or false")
+    return {"account": body["account"], "amount": body["amount"], "asset": body["asset"], "recorded": recorded}
+
+
+def _account_doc(sim: SimState, name: str, view) -> dict:
+    state = sim.account_state(name)
+    return {
+        "mode": "multi_assets" if view.multi_assets else "single_asset", "hedge": view.hedge,
+        "wallet": view.wallet, "upnl": view.upnl, "margin_balance": view.margin_balance,
+        "available": view.available, "initial_margin": view.initial_margin,
+        "assets": {a.asset: {"wallet": a.wallet, "upnl": a.upnl, "margin_balance": a.margin_balance}
+                   for a in view.assets},
+        "positions": [{"symbol": r.position.market, "side": r.position.side, "amount": r.position.amount,
+                       "entry_price": r.position.entry_price, "mark": r.mark, "upnl": r.upnl,
+                       "notional": r.notional, "margin_asset": r.position.margin_asset} for r in view.positions],
+        "fills": state.fills, "realized_pnl": state.realized_pnl, "fees": state.fees,
+        "income_records": sim.income_count(name),
+    }
+
+
+def accounts_doc(sim: SimState) -> dict:
+    """GET /_sim/accounts: each account's name, mode and the API key that selects it (sim keys only)."""
     snap = sim.snapshot()
-    view = snap.account
+    keys: dict[str, list[str]] = {}
+    for key, name in sim.keys.items():
+        keys.setdefault(name, []).append(key)
+    return {"accounts": {name: {"api_keys": keys.get(name, []),
+                                "mode": "multi_assets" if view.multi_assets else "single_asset",
+                                "hedge": view.hedge} for name, view in snap.accounts.items()},
+            "funding_interval_s": sim.funding_interval_s}
+
+
+def sim_state_doc(sim: SimState) -> dict:
+    """GET /_sim/state: the truth behind the APIs (prices per source, accounts), for tests and debugging.
+
+    `account` is the `main` account (kept for older readers); `accounts` has every account.
+    """
+    snap = sim.snapshot()
+    accounts = {name: _account_doc(sim, name, view) for name, view in snap.accounts.items()}
     return {
         "ts": snap.now,
         "prices": {asset: {src: px for (a, src), px in snap.prices.items() if a == asset}
                    for asset in sorted({a for a, _ in snap.prices})},
+        "marks": snap.marks,
         "usd_zar": snap.usd_zar,
-        "account": {
-            "wallet": view.wallet, "upnl": view.upnl, "margin_balance": view.margin_balance,
-            "available": view.available, "initial_margin": view.initial_margin,
-            "positions": [{"symbol": r.position.market, "amount": r.position.amount,
-                           "entry_price": r.position.entry_price, "mark": r.mark, "upnl": r.upnl,
-                           "notional": r.notional} for r in view.positions],
-            "fills": sim.account_state.fills, "realized_pnl": sim.account_state.realized_pnl,
-            "fees": sim.account_state.fees,
-        },
+        "account": accounts["main"],
+        "accounts": accounts,
         "faults": [f.to_dict() for f in sim.faults.faults],
         "counters": sim.counters(),
     }

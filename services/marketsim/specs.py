@@ -5,9 +5,13 @@ Static data only. Prices start here and random-walk from there (`prices.py`).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
-QUOTE = "USDT"
+from shared.contracts.vocabulary import USD_PAR_ASSET
+
+QUOTE = USD_PAR_ASSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ ASSETS: tuple[AssetSpec, ...] = (
     AssetSpec("USDT", 1.0, 1.5e-5, revert=0.05, coingecko_id="tether"),
     AssetSpec("DAI", 1.0, 2.0e-5, revert=0.05, coingecko_id="dai"),
     AssetSpec("FDUSD", 1.0, 2.0e-5, revert=0.05, coingecko_id="first-digital-usd"),
+    AssetSpec("PEPE", 0.00002, 2.5e-4, coingecko_id="pepe"),
+    AssetSpec("SRM", 0.03, 1.0e-4),
 )
 
 FX_ZAR = AssetSpec("ZAR", 18.2, 2.0e-5, revert=0.0005)
@@ -115,26 +121,145 @@ BY_COINGECKO_ID: dict[str, AssetSpec] = {a.coingecko_id: a for a in ASSETS if a.
 BY_MARKET: dict[str, AssetSpec] = {a.market: a for a in ASSETS if a.futures or a.spot}
 
 
+# --- USD-M contracts ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ContractSpec:
+    """One USD-M contract as exchangeInfo lists it.
+
+    `asset` is the underlying the simulated walk prices (PEPE for 1000PEPEUSDT); `base` is
+    Binance's baseAsset ("1000PEPE"); one contract unit is `multiplier` units of `asset`.
+    The mark is asset's USD mark × multiplier ÷ the quote asset's USD price (× a small basis
+    for dated contracts). `status` SETTLING is a delisted contract (no longer trading).
+    """
+
+    symbol: str
+    asset: str
+    quote: str
+    margin: str
+    futures: FuturesSpec
+    base: str = ""
+    multiplier: float = 1.0
+    contract_type: str = "PERPETUAL"   # or CURRENT_QUARTER
+    status: str = "TRADING"
+    dated_basis: float = 0.0           # premium of a dated contract over the perpetual, as a fraction
+
+    @property
+    def base_asset(self) -> str:
+        return self.base or self.asset
+
+    @property
+    def pair(self) -> str:
+        return self.symbol.split("_", 1)[0]
+
+
+_QUARTER_MONTHS = (3, 6, 9, 12)
+
+
+def quarter_delivery(now_s: float) -> datetime:
+    """Binance's quarterly delivery: the last Friday of Mar/Jun/Sep/Dec at 08:00 UTC, the next one after now."""
+    now = datetime.fromtimestamp(now_s, tz=timezone.utc)
+    for year in (now.year, now.year + 1):
+        for month in _QUARTER_MONTHS:
+            last = datetime(year + (month == 12), month % 12 + 1, 1, 8, tzinfo=timezone.utc) - timedelta(days=1)
+            friday = last - timedelta(days=(last.weekday() - 4) % 7)
+            if friday > now:
+                return friday
+    raise AssertionError("unreachable: a quarter end lies within two years")
+
+
+def dated_symbol(pair: str, delivery: datetime) -> str:
+    """`BTCUSDT_261225`: the pair and the delivery date (yymmdd)."""
+    return f"{pair}_{delivery:%y%m%d}"
+
+
+_BTC_FUTURES = FuturesSpec(1, 3, "0.10", "0.001", "0.001", "1000", "120", "100", _MAJOR_BRACKETS)
+_DATED_FUTURES = FuturesSpec(1, 3, "0.10", "0.001", "0.001", "500", "50", "5", _MAJOR_BRACKETS)
+_ETHBTC_FUTURES = FuturesSpec(6, 3, "0.000001", "0.001", "0.001", "10000", "1000", "0.001", _MINOR_BRACKETS)
+_PEPE_FUTURES = FuturesSpec(7, 0, "0.0000001", "1", "1", "800000000", "80000000", "5", _MINOR_BRACKETS)
+_SRM_FUTURES = FuturesSpec(4, 0, "0.0010", "1", "1", "1000000", "100000", "5", _MINOR_BRACKETS)
+
+
+def build_contracts(now_s: float) -> tuple[ContractSpec, ...]:
+    """Every USD-M contract marketsim lists: a USDT perpetual per futures asset, plus a USDC-margined
+    perpetual (BTCUSDC), a dated quarterly (BTCUSDT_<yymmdd>), a BTC-quoted and -margined perpetual
+    (ETHBTC), a multiplier contract (1000PEPEUSDT) and a delisted one still listed as SETTLING (SRMUSDT)."""
+    perpetuals = tuple(ContractSpec(a.market, a.asset, QUOTE, QUOTE, a.futures) for a in ASSETS if a.futures)
+    delivery = quarter_delivery(now_s)
+    return (*perpetuals,
+            ContractSpec("BTCUSDC", "BTC", "USDC", "USDC", _BTC_FUTURES),
+            ContractSpec(dated_symbol("BTCUSDT", delivery), "BTC", QUOTE, QUOTE, _DATED_FUTURES,
+                         contract_type="CURRENT_QUARTER", dated_basis=0.004),
+            ContractSpec("ETHBTC", "ETH", "BTC", "BTC", _ETHBTC_FUTURES),
+            ContractSpec("1000PEPEUSDT", "PEPE", QUOTE, QUOTE, _PEPE_FUTURES, base="1000PEPE", multiplier=1000.0),
+            ContractSpec("SRMUSDT", "SRM", QUOTE, QUOTE, _SRM_FUTURES, status="SETTLING"))
+
+
+CONTRACTS: tuple[ContractSpec, ...] = build_contracts(time.time())
+"""The listing of this process (the dated contract's symbol follows the calendar at start)."""
+CONTRACT_BY_SYMBOL: dict[str, ContractSpec] = {c.symbol: c for c in CONTRACTS}
+DATED = next(c for c in CONTRACTS if c.contract_type != "PERPETUAL")
+
+
+def delivery_ms(contract: ContractSpec) -> int:
+    if contract.contract_type == "PERPETUAL":
+        return PERPETUAL_DELIVERY_MS
+    return int(datetime.strptime(contract.symbol.rsplit("_", 1)[1], "%y%m%d").replace(
+        hour=8, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+PERPETUAL_DELIVERY_MS = 4_133_404_800_000
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
 @dataclass(frozen=True, slots=True)
 class PositionSpec:
     market: str
-    amount: float     # signed: > 0 long, < 0 short
+    amount: float     # signed: > 0 long, < 0 short (a hedge-mode SHORT leg is negative too)
     entry_price: float
     leverage: int = 10
+    side: str = "BOTH"   # Binance positionSide: BOTH (one-way) or LONG / SHORT (hedge mode)
 
 
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
-    wallet_usdt: float = 100_000.0
+    """A simulated futures account: its name, API key, margin mode, position mode, wallets, positions."""
+
+    name: str = "main"
+    api_key: str = "sim-key-main"
+    multi_assets: bool = False          # Binance's default is single-asset mode
+    hedge: bool = False                 # dualSidePosition; one-way (BOTH) by default
+    wallets: tuple[tuple[str, float], ...] = (("USDT", 100_000.0), ("USDC", 5_000.0), ("BNFCR", 0.0))
     positions: tuple[PositionSpec, ...] = field(default_factory=lambda: (
         PositionSpec("BTCUSDT", 0.5, 95_000.0),
         PositionSpec("ETHUSDT", -4.0, 3_600.0),
         PositionSpec("SOLUSDT", 100.0, 175.0),
+        PositionSpec("BTCUSDC", 0.1, 96_000.0),
     ))
 
 
+def _sub1() -> AccountSpec:
+    return AccountSpec(
+        name="sub1", api_key="sim-key-sub1", multi_assets=True, hedge=True,
+        wallets=(("USDT", 25_000.0), ("USDC", 15_000.0)),
+        positions=(PositionSpec("ETHUSDT", 3.0, 3_400.0, side="LONG"),
+                   PositionSpec("ETHUSDT", -1.5, 3_550.0, side="SHORT"),
+                   PositionSpec(DATED.symbol, 0.05, 96_500.0, side="LONG")))
+
+
+DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = (AccountSpec(), _sub1())
+"""`main`: single-asset, one-way, USDT + USDC + BNFCR wallets, a USDC-margined BTCUSDC beside USDT
+perpetuals. `sub1`: multi-assets mode, hedge mode with a LONG and a SHORT ETHUSDT leg and a LONG
+dated BTC quarterly."""
+
+LEGACY_KEYS = {"sim-key": "main"}
+"""API keys kept working for older configurations: `sim-key` is `main`."""
+
+
 def resolve_asset(raw: str) -> AssetSpec | None:
-    """An asset from "BTC", "btc", "BTCUSDT", "BTC/USDT", "BTC/USDT:USDT" or a CoinGecko id ("bitcoin")."""
+    """An asset from "BTC", "btc", "BTCUSDT", "BTC/USDT", "BTC/USDT:USDT", a contract ("BTCUSDC",
+    "1000PEPEUSDT", "BTCUSDT_261225": its underlying) or a CoinGecko id ("bitcoin")."""
     text = raw.strip()
     if text in BY_COINGECKO_ID:
         return BY_COINGECKO_ID[text]
@@ -143,4 +268,6 @@ def resolve_asset(raw: str) -> AssetSpec | None:
         return BY_ASSET[text]
     if text in BY_MARKET:
         return BY_MARKET[text]
+    if text in CONTRACT_BY_SYMBOL:
+        return BY_ASSET[CONTRACT_BY_SYMBOL[text].asset]
     return None

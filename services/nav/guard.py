@@ -19,6 +19,8 @@ AUM_KEYS = ("futures", "offexchange", "total")
 TOP_NUMBERS = ("ts", "nav_total", "nav_age_s")
 POSITION_NUMBERS = ("qty", "entry_price", "mark_price", "upnl", "notional")
 HOLDING_NUMBERS = ("qty", "avg_cost", "mark", "usd_value", "price_age_s")
+ACCOUNT_NUMBERS = ("age_s", "nav_usd")
+ASSET_NUMBERS = ("wallet", "upnl", "usd_price", "usd_value")
 _position_numbers = itemgetter(*POSITION_NUMBERS)
 _holding_numbers = itemgetter(*HOLDING_NUMBERS)
 
@@ -29,7 +31,7 @@ def publish_problem(doc: Mapping[str, Any]) -> str | None:
     if not isinstance(aum, Mapping) or any(k not in aum for k in AUM_KEYS) \
             or not isinstance(aum["offexchange"], Mapping):
         return f"aum: must be an object with {', '.join(AUM_KEYS)} (offexchange an object), got {aum!r:.80}"
-    if _all_finite(doc, aum):
+    if _all_finite(doc, aum) and _accounts_finite(doc.get("accounts")):
         return None
     for where, value in _numbers(doc, aum):
         if value is not None and not _finite(value):
@@ -60,6 +62,25 @@ def _all_finite(doc: Mapping[str, Any], aum: Mapping[str, Any]) -> bool:
         return False
 
 
+def _account_numbers(accounts: Any) -> Iterator[tuple[str, Any]]:
+    if not isinstance(accounts, Mapping):
+        return
+    for name, acc in accounts.items():
+        if not isinstance(acc, Mapping):
+            yield f"accounts.{name}", acc
+            continue
+        for key in ACCOUNT_NUMBERS:
+            yield f"accounts.{name}.{key}", acc.get(key)
+        for asset, row in (acc.get("assets") or {}).items():
+            for key in ASSET_NUMBERS:
+                yield f"accounts.{name}.assets.{asset}.{key}", row.get(key) if isinstance(row, Mapping) else row
+
+
+def _accounts_finite(accounts: Any) -> bool:
+    """The accounts block (a few numbers per account): every one finite or null."""
+    return all(v is None or _finite(v) for _where, v in _account_numbers(accounts))
+
+
 def _numbers(doc: Mapping[str, Any], aum: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """Every number the contract puts in a snapshot, with where it is; a missing one is reported as such."""
     missing = "(missing)"
@@ -84,3 +105,4 @@ def _numbers(doc: Mapping[str, Any], aum: Mapping[str, Any]) -> Iterator[tuple[s
         for key in HOLDING_NUMBERS:
             yield (f"aum.offexchange.{sym}.{key}",
                    holding.get(key, missing) if isinstance(holding, Mapping) else holding)
+    yield from _account_numbers(doc.get("accounts"))

@@ -11,49 +11,96 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from shared.contracts.manual_nav import ManualNav  # noqa: F401 - re-exported: the nav's domain value
+from shared.contracts.vocabulary import USD_PAR_ASSET, AccountMode, PositionSide
+
+DEFAULT_ACCOUNT = "main"
 
 
 @dataclass(frozen=True, slots=True)
 class AccountPosition:
     """One open USD-M position as the exchange reported it at poll time.
 
-    `symbol` is the exchange id ("BTCUSDT"); `qty` is the absolute size (base units),
-    `side` says the direction. `mark_price` / `upnl` are the exchange's at poll time.
+    `symbol` is the exchange id ("BTCUSDT", "BTCUSDT_241227", "ETHBTC"); `qty` is the
+    absolute size in contracts, `side` the direction (hedge mode: the leg). `entry_price`,
+    `mark_price` and `upnl` are the exchange's at poll time, in the contract's quote units;
+    `upnl` is settled in `margin_asset` (USDT for BTCUSDT, USDC for BTCUSDC, BTC for ETHBTC).
     """
 
     symbol: str
-    side: str
+    side: PositionSide
     qty: float
     entry_price: float
     mark_price: float | None
     upnl: float | None
+    margin_asset: str = USD_PAR_ASSET
+
+
+@dataclass(frozen=True, slots=True)
+class AssetBalance:
+    """One row of the account's `assets[]`: a margin asset's wallet and uPnL, in that asset.
+
+    `update_ms` is Binance's `updateTime` of the row (server clock, ms): every income record
+    of this asset up to it is in `wallet`.
+    """
+
+    asset: str
+    wallet: float
+    upnl: float
+    update_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
-    """The futures account at one successful poll; `ts` is when we read it (epoch s)."""
+    """The futures account at one successful poll; `ts` is when we read it (epoch s).
+
+    `wallet_balance` / `margin_balance` are the exchange's `total*` figures (USDT only in
+    single-asset mode, USD in multi-assets mode). `assets` are the per-asset rows the NAV is
+    built from; an empty `assets` means one USDT wallet of `wallet_balance` (test doubles and
+    older answers). `notes` are cross-check problems found while reading the answer.
+    """
 
     ts: float
     wallet_balance: float
     margin_balance: float | None
     positions: tuple[AccountPosition, ...] = ()
+    assets: tuple[AssetBalance, ...] = ()
+    mode: AccountMode = "single_asset"
+    hedge_mode: bool = False
+    notes: tuple[str, ...] = ()
 
     @property
     def markets(self) -> list[str]:
         return sorted({p.symbol for p in self.positions})
 
+    def asset_rows(self) -> tuple[AssetBalance, ...]:
+        """The asset rows, or the one USDT row an answer without `assets[]` stands for."""
+        if self.assets:
+            return self.assets
+        upnl = sum(p.upnl for p in self.positions if p.upnl is not None)
+        return (AssetBalance(USD_PAR_ASSET, self.wallet_balance, upnl),)
+
+    @property
+    def margin_assets(self) -> list[str]:
+        """Assets with a balance or uPnL, and the margin assets of open positions (what needs a price)."""
+        held = {a.asset for a in self.assets if a.wallet != 0 or a.upnl != 0}
+        return sorted(held | {p.margin_asset for p in self.positions})
+
 
 @dataclass(frozen=True, slots=True)
 class AccountState:
-    """What the poller knows: the last good snapshot (if any) and the last poll's error.
+    """What one account's poller knows: the last good snapshot (if any) and the last poll's error.
 
     `error` is None when the last poll succeeded; otherwise it says what failed and
-    `last_good` is what we still have.
+    `last_good` is what we still have. `residuals` is, per asset, how much of the wallet's
+    movement since reconciliation began no income record explains (in that asset; services/nav/
+    recon.py); `income_error` says why the income history could not be read this poll.
     """
 
     last_good: AccountSnapshot | None = None
     error: str | None = None
     polls: int = 0
+    residuals: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    income_error: str | None = None
 
 
 def _frozen(mapping: Mapping[str, float | None]) -> Mapping[str, float | None]:
@@ -73,13 +120,14 @@ class Limits:
     price_stale_after_s: Mapping[str, float | None] = field(default_factory=lambda: _frozen({}))
     default_price_stale_after_s: float = 10.0
     account_stale_after_s: float = 15.0
+    recon_tolerance_usd: float = 1.0
 
     def stale_after(self, src: str) -> float | None:
         return self.price_stale_after_s.get(src, self.default_price_stale_after_s)
 
 
 def limits_for(price_interval_s: float, account_interval_s: float, source_timeout_s: float,
-               spot_cache_ttl_s: float, coingecko_ttl_s: float) -> Limits:
+               spot_cache_ttl_s: float, coingecko_ttl_s: float, *, recon_tolerance_usd: float = 1.0) -> Limits:
     """Staleness limits that follow from the configured intervals and source TTLs.
 
     A live price is stale after max(10 s, 5 price rounds). The pricer legitimately
@@ -98,4 +146,5 @@ def limits_for(price_interval_s: float, account_interval_s: float, source_timeou
         }),
         default_price_stale_after_s=base,
         account_stale_after_s=2 * account_interval_s + source_timeout_s,
+        recon_tolerance_usd=recon_tolerance_usd,
     )

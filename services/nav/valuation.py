@@ -17,115 +17,73 @@ from dataclasses import dataclass
 
 from shared.contracts.nav import NAV_SCHEMA
 from shared.contracts.prices import PriceObservation
+from shared.contracts.vocabulary import LIVE_TIERS, TIERS
 from shared.holdings import Holding
 
-from services.nav.model import AccountPosition, AccountSnapshot, AccountState, Limits, ManualNav
+from services.nav.account_value import AccountValue, value_account
+from services.nav.model import DEFAULT_ACCOUNT, AccountState, Limits, ManualNav
+from services.nav.numbers import finite_or_none, usable_price
 
-ASSET_TIERS = ("mark", "spot_cache", "coingecko", "avg_cost")
-PLAIN_TIERS = ASSET_TIERS[:3]   # a fresh price from these needs no reason (avg_cost always gets one)
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """`value` if it is a finite number, else None: the only way numbers leave this module."""
-    if type(value) is float:   # the common case, on every price of every snapshot
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _usable_price(obs: PriceObservation | None) -> bool:
-    return (obs is not None and finite_or_none(obs.px) is not None and obs.px > 0
-            and finite_or_none(obs.ts) is not None)
+PLAIN_TIERS = LIVE_TIERS   # a fresh price from these needs no reason (avg_cost always gets one)
+__all__ = ["aum_log_line", "build_nav_snapshot", "finite_or_none", "offexchange_total_usd"]
 
 
 # --- futures side ----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _Basis:
-    """Where nav_total comes from this round."""
+class FuturesSide:
+    """Where nav_total comes from this round, across every account."""
 
-    source: str                      # live | cache | manual | startup
-    account: AccountSnapshot | None  # whose positions we show
-    manual: ManualNav | None
+    source: str                      # live | cache | manual | startup | partial
+    nav_total: float | None
     age_s: float | None              # nav_age_s
-    reasons: tuple[str, ...]
+    positions: list[dict]
+    accounts: dict[str, dict]
+    reasons: list[str]
+    breaks: int = 0                  # assets with a reconciliation break, over all accounts
 
 
-def choose_basis(state: AccountState, manual: ManualNav | None, now: float, limits: Limits) -> _Basis:
-    """Decide the path: manual beats account data; account data is live while fresh, else cache."""
-    account = state.last_good
+def _combined_source(values: Sequence[AccountValue]) -> str:
+    """live when every account is live; cache when one serves its last good data; partial when one
+    is missing or unknown while another is known; startup when none is known yet."""
+    known = [v for v in values if v.nav_usd is not None]
+    if not known:
+        return "partial" if any(v.source != "startup" for v in values) else "startup"
+    if len(known) < len(values):
+        return "partial"
+    return "cache" if any(v.source == "cache" for v in values) else "live"
+
+
+def _partial_reasons(values: Sequence[AccountValue], source: str) -> list[str]:
+    if source != "partial":
+        return []
+    missing = [v.name for v in values if v.nav_usd is None]
+    return [f"partial: nav_total leaves out account(s) {', '.join(missing)} (value unknown); "
+            "it is the sum of the other accounts only"]
+
+
+def futures_side(accounts: Mapping[str, AccountState], prices: Mapping[str, PriceObservation], now: float,
+                 limits: Limits, manual: ManualNav | None) -> FuturesSide:
+    """Value every account; nav_total is their sum, or the operator's manual NAV."""
+    single = list(accounts) == [DEFAULT_ACCOUNT]
+    values = [value_account(name, accounts[name], prices, now, limits, single=single) for name in sorted(accounts)]
+    positions = sorted((p for v in values for p in v.positions), key=lambda p: (p["symbol"], p["side"], p["account"]))
+    reasons = [r for v in values for r in v.reasons]
+    block = {v.name: v.entry for v in values}
+    breaks = sum(len(v.breaks) for v in values)
     if manual is not None:
         where = "hedge:nav:manual" if manual.origin == "redis" else "the MANUAL_NAV setting"
         note = f" ({manual.note})" if manual.note else ""
-        reasons = [f"NAV is operator-set from {where}{note}, not measured from the exchange"]
-        return _Basis("manual", account, manual, max(0.0, now - manual.ts), tuple(reasons))
-    if account is None:
-        reasons = ["no account data yet; NAV unknown"]
-        if state.error:
-            reasons.append(f"account: {state.error}")
-        return _Basis("startup", None, None, None, tuple(reasons))
-    age = max(0.0, now - account.ts)
-    if state.error:
-        return _Basis("cache", account, None, age, (
-            f"account: {state.error}; serving the last good account data ({age:.1f} s old)",))
-    if age > limits.account_stale_after_s:
-        return _Basis("cache", account, None, age, (
-            f"account data is {age:.1f} s old (no poll answered within "
-            f"{limits.account_stale_after_s:g} s); serving it as cache",))
-    return _Basis("live", account, None, age, ())
-
-
-def value_position(pos: AccountPosition, prices: Mapping[str, PriceObservation], account_ts: float,
-                   now: float, limits: Limits) -> tuple[dict, list[str]]:
-    """A position at the newer of the exchange's poll-time mark and the pricer's latest mark."""
-    reasons: list[str] = []
-    obs = prices.get(pos.symbol)
-    mark, mark_ts = finite_or_none(pos.mark_price), account_ts
-    if mark is not None and mark <= 0:
-        mark = None
-    if _usable_price(obs) and (mark is None or obs.ts >= account_ts):
-        mark, mark_ts = obs.px, obs.ts
-    sign = 1.0 if pos.side == "LONG" else -1.0
-    if mark is not None:
-        upnl = finite_or_none((mark - pos.entry_price) * pos.qty * sign)
-        notional = finite_or_none(abs(pos.qty) * mark)
-        if upnl is None or notional is None:
-            reasons.append(f"position {pos.symbol}: qty {pos.qty:g} at mark {mark:g} gives a "
-                           "non-finite value; its uPnL is unknown")
-        stale_after = limits.stale_after("mark")
-        age = now - mark_ts
-        if stale_after is not None and age > stale_after:
-            reasons.append(f"position {pos.symbol}: mark price is {age:.1f} s old "
-                           f"(older than {stale_after:g} s)")
-    else:
-        upnl, notional = finite_or_none(pos.upnl), None
-        reasons.append(f"position {pos.symbol}: no mark price"
-                       + ("; using the exchange's uPnL from the last poll" if upnl is not None
-                          else "; its uPnL is unknown"))
-    return ({"symbol": pos.symbol, "side": pos.side, "qty": pos.qty, "entry_price": pos.entry_price,
-             "mark_price": mark, "upnl": upnl, "notional": notional}, reasons)
-
-
-def futures_nav(account: AccountSnapshot, positions: Sequence[dict]) -> tuple[float | None, list[str]]:
-    """Wallet balance + Σ uPnL; if a uPnL is unknown, the exchange's margin balance at the poll."""
-    upnls = [p["upnl"] for p in positions]
-    if all(u is not None for u in upnls):
-        nav = finite_or_none(account.wallet_balance + sum(upnls))
-        if nav is not None:
-            return nav, []
-        reason = "wallet balance + uPnL is not a finite number"
-    else:
-        reason = "a position's uPnL is unknown"
-    fallback = finite_or_none(account.margin_balance)
-    if fallback is not None:
-        return fallback, [f"{reason}; NAV is the exchange's margin balance from the last poll"]
-    return None, [f"{reason} and the exchange gave no margin balance; NAV unknown"]
+        reasons.insert(0, f"NAV is operator-set from {where}{note}, not measured from the exchange")
+        return FuturesSide("manual", finite_or_none(manual.nav_total), max(0.0, now - manual.ts), positions, block,
+                           reasons, breaks)
+    source = _combined_source(values)
+    known = [v for v in values if v.nav_usd is not None]
+    nav_total = finite_or_none(sum(v.nav_usd for v in known)) if known else None   # type: ignore[misc]
+    ages = [v.age_s for v in known if v.age_s is not None]
+    reasons.extend(_partial_reasons(values, source))
+    return FuturesSide(source, nav_total, max(ages) if ages else None, positions, block, reasons, breaks)
 
 
 # --- off-exchange side -------------------------------------------------------------
@@ -143,10 +101,10 @@ def value_holding(holding: Holding, obs: PriceObservation | None, now: float,
     if obs is None:
         return _unpriced(holding), [f"{sym}: no price from any source; usd_value unknown "
                                     "(counted as 0 in aum.total)"]
-    if obs.src not in ASSET_TIERS:
+    if obs.src not in TIERS:
         return _unpriced(holding), [f"{sym}: price source {obs.src!r} is not an asset pricing tier; "
                                     "usd_value unknown (counted as 0 in aum.total)"]
-    if not _usable_price(obs):
+    if not usable_price(obs):
         return _unpriced(holding), [f"{sym}: price {obs.px!r} at ts {obs.ts!r} is not usable; "
                                     "usd_value unknown (counted as 0 in aum.total)"]
     reasons: list[str] = []
@@ -216,7 +174,7 @@ def fx_rates(pairs: Iterable[str], prices: Mapping[str, PriceObservation]) -> tu
     reasons: list[str] = []
     for pair in pairs:
         obs = prices.get(pair)
-        if _usable_price(obs):
+        if usable_price(obs):
             out[pair] = obs.px
         else:
             reasons.append(f"fx {pair}: no rate yet")
@@ -226,35 +184,25 @@ def fx_rates(pairs: Iterable[str], prices: Mapping[str, PriceObservation]) -> tu
 # --- the snapshot -------------------------------------------------------------------
 
 
-def build_nav_snapshot(*, account: AccountState, prices: Mapping[str, PriceObservation],
+def build_nav_snapshot(*, account: AccountState | None = None, prices: Mapping[str, PriceObservation],
                        holdings: Mapping[str, Holding], now: float, seq: int, limits: Limits,
                        manual: ManualNav | None = None, fx_pairs: Sequence[str] = (),
-                       holdings_error: str | None = None, notes: Sequence[str] = ()) -> dict:
+                       holdings_error: str | None = None, notes: Sequence[str] = (),
+                       accounts: Mapping[str, AccountState] | None = None) -> dict:
     """The nav.v7 document for this instant.
 
-    `account` is the poller's state (last good data + last error), `prices` the latest
-    observation per `sym` (assets, futures markets, FX pairs), `holdings` the last good
-    holdings file, `manual` an operator-set NAV if one is active. `holdings_error` and
-    `notes` are adapter problems to report in `status.reasons`.
+    `accounts` is each account's poller state (last good data + last error; `account` is the
+    one-account shorthand for `{"main": account}`), `prices` the latest observation per `sym`
+    (assets, futures markets, FX pairs), `holdings` the last good holdings file, `manual` an
+    operator-set NAV if one is active. `holdings_error` and `notes` are adapter problems to
+    report in `status.reasons`.
     """
-    basis = choose_basis(account, manual, now, limits)
-    reasons: list[str] = list(basis.reasons)
-
-    positions: list[dict] = []
-    if basis.account is not None:
-        for pos in sorted(basis.account.positions, key=lambda p: (p.symbol, p.side)):
-            valued, why = value_position(pos, prices, basis.account.ts, now, limits)
-            positions.append(valued)
-            reasons.extend(why)
-
-    if basis.source == "manual":
-        nav_total = finite_or_none(basis.manual.nav_total)
-    elif basis.account is not None:
-        nav_total, why = futures_nav(basis.account, positions)
-        reasons.extend(why)
-    else:
-        nav_total = None
-    nav_age_s = finite_or_none(basis.age_s) if nav_total is not None else None
+    if accounts is None:
+        accounts = {DEFAULT_ACCOUNT: account if account is not None else AccountState()}
+    futures = futures_side(accounts, prices, now, limits, manual)
+    reasons: list[str] = list(futures.reasons)
+    nav_total = futures.nav_total
+    nav_age_s = finite_or_none(futures.age_s) if nav_total is not None else None
 
     offexchange, why = value_offexchange(holdings, prices, now, limits)
     reasons.extend(why)
@@ -272,11 +220,12 @@ def build_nav_snapshot(*, account: AccountState, prices: Mapping[str, PriceObser
         "ts": now,
         "nav_total": nav_total,
         "nav_age_s": nav_age_s,
-        "source": basis.source,
-        "positions": positions,
+        "source": futures.source,
+        "positions": futures.positions,
         "aum": aum,
         "fx": fx,
         "status": {"degraded": bool(reasons), "reasons": reasons},
+        "accounts": futures.accounts,
     }
 
 

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.contracts.prices import PriceObservation
+from shared.contracts.vocabulary import DEFAULT_STABLECOINS, FX_SOURCE, LIVE_TIERS, NO_PRICE, TIERS, fx_pair
 from shared.holdings import Holding
 
-from services.pricer.chain import LIVE_TIERS, TIERS, Quote, Resolved, TierLimits, resolve_usd_price, tier_problem
-from services.pricer.divergence import STABLECOINS, Agreement, check_agreement
+from services.pricer.chain import Quote, Resolved, TierLimits, resolve_usd_price, tier_problem
+from services.pricer.divergence import Agreement, check_agreement
+from services.pricer.units import ContractInfo, usd_mark
 
 ANY = "*"
 """Key of a problem that concerns a whole source this round, not one symbol."""
@@ -33,7 +35,7 @@ class Policy:
     depeg_threshold: float
     display_currency: str
     fx_fallback_rate: float | None
-    stablecoins: frozenset[str] = STABLECOINS
+    stablecoins: frozenset[str] = DEFAULT_STABLECOINS
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +45,14 @@ class Observed:
     `quotes[tier]` maps a key to that tier's observation: a futures market id ("BTCUSDT")
     for `mark`, an asset for the other tiers. `problems[tier][key]` explains a missing or
     refused observation; key ANY is a problem of the whole source this round. `fx` is the
-    USD<CCY> rate CoinGecko gave (tier "fx" in `problems`).
+    USD<CCY> rate CoinGecko gave (tier "fx" in `problems`). `contracts` is what the listing says
+    about each marked market (the unit rule needs it to take a mark as a USD price).
     """
 
     quotes: Mapping[str, Mapping[str, Quote]] = field(default_factory=dict)
     fx: Quote | None = None
     problems: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    contracts: Mapping[str, ContractInfo] = field(default_factory=dict)
 
     def quote(self, tier: str, key: str) -> Quote | None:
         return self.quotes.get(tier, {}).get(key)
@@ -96,7 +100,7 @@ class RoundResult:
     @property
     def asset_sources(self) -> Counter[str]:
         """How many assets each tier priced this round ("none" for unpriced ones)."""
-        return Counter(o.chosen.source if o.chosen else "none" for o in self.assets.values())
+        return Counter(o.chosen.source if o.chosen else NO_PRICE for o in self.assets.values())
 
     @property
     def fallbacks(self) -> tuple[str, ...]:
@@ -114,10 +118,6 @@ class RoundResult:
     @property
     def depegged(self) -> frozenset[str]:
         return frozenset(a for a, o in self.assets.items() if o.agreement.depeg)
-
-
-def fx_symbol(currency: str) -> str:
-    return f"USD{currency.upper()}"
 
 
 def assemble_round(holdings: Mapping[str, Holding], markets: Collection[str], observed: Observed,
@@ -142,22 +142,31 @@ def assemble_round(holdings: Mapping[str, Holding], markets: Collection[str], ob
             unpublished.append(market)
     fx, fx_problem = resolve_fx(observed.fx, observed.problem("fx", ANY), now, policy)
     if fx is None:
-        unpublished.append(fx_symbol(policy.display_currency))
+        unpublished.append(fx_pair(policy.display_currency))
     else:
         prices.append(fx)
     return RoundResult(tuple(prices), outcomes, tuple(unpublished), fx_problem)
 
 
+def _holding_quotes(holding: Holding, observed: Observed, policy: Policy) -> tuple[dict[str, Quote | None],
+                                                                                   str | None]:
+    """Each tier's observation of the holding in USD, and why the mark (if any) is not a USD price."""
+    quotes: dict[str, Quote | None] = {tier: observed.quote(tier, holding.symbol) for tier in TIERS if tier != "mark"}
+    mark, unit_problem = usd_mark(holding.symbol, observed.contracts.get(holding.market),
+                                  observed.quote("mark", holding.market), policy.stablecoins)
+    return {"mark": mark, **quotes}, unit_problem
+
+
 def _asset_outcome(holding: Holding, observed: Observed, now: float, policy: Policy) -> AssetOutcome:
     asset = holding.symbol
-    quotes = {tier: observed.quote(tier, holding.market if tier == "mark" else asset) for tier in TIERS}
+    quotes, unit_problem = _holding_quotes(holding, observed, policy)
     errors: dict[str, str] = {}
     shown: dict[str, Quote | None] = {}
     live: dict[str, float] = {}
     for tier in TIERS:
         quote = quotes[tier]
         key = holding.market if tier == "mark" else asset
-        source_note = observed.problem(tier, key)
+        source_note = _join(observed.problem(tier, key), unit_problem if tier == "mark" else None)
         refused = tier_problem(tier, quote, now, policy.limits)
         message = _join(source_note, None if quote is None else refused)
         if message is None and quote is None:
@@ -181,16 +190,16 @@ def resolve_fx(quote: Quote | None, source_note: str | None, now: float,
 
     Returns the observation (or None) and what went wrong with CoinGecko, if anything.
     """
-    sym = fx_symbol(policy.display_currency)
+    sym = fx_pair(policy.display_currency)
     if policy.display_currency == "USD":
-        return PriceObservation(sym, 1.0, "config", now), None
+        return PriceObservation(sym, 1.0, FX_SOURCE, now), None
     refused = tier_problem("coingecko", quote, now, policy.limits)
     if refused is None:
         return PriceObservation(sym, float(quote.px), "coingecko", min(quote.ts, now)), None
     problem = _join(source_note, None if quote is None else refused) or "no CoinGecko rate"
     rate = policy.fx_fallback_rate
     if rate is not None and math.isfinite(rate) and rate > 0:
-        return PriceObservation(sym, float(rate), "config", now), problem
+        return PriceObservation(sym, float(rate), FX_SOURCE, now), problem
     return None, f"{problem}; no fallback rate configured for {policy.display_currency}"
 
 

@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-TIERS = ("mark", "spot_cache", "coingecko", "avg_cost")
-LIVE_TIERS = ("mark", "spot_cache", "coingecko")
-"""Tiers that observe a market; avg_cost is the operator's own number."""
+from shared.contracts.vocabulary import TIERS
 
 FUTURE_TOLERANCE_S = 30.0
 """An observation stamped up to this far ahead of our clock is clock skew: treated as age 0.
@@ -58,6 +56,18 @@ def tier_problem(tier: str, quote: Quote | None, now: float, limits: TierLimits)
     """Why `quote` cannot price through `tier` (None: it can). Used for provenance and logs."""
     if quote is None:
         return "no observation"
+    malformed = _value_problem(quote, now)
+    if malformed is not None:
+        return malformed
+    max_age = limits.max_age(tier)
+    age = observation_age(quote, now)
+    if max_age is not None and age > max_age:
+        return f"price is {age:.0f} s old (limit {max_age:g} s)"
+    return None
+
+
+def _value_problem(quote: Quote, now: float) -> str | None:
+    """Why the observation's price or time is not a usable value at all (None: both are)."""
     if not _is_number(quote.px) or not math.isfinite(quote.px):
         return f"price {quote.px!r} is not a finite number"
     if quote.px <= 0:
@@ -66,10 +76,6 @@ def tier_problem(tier: str, quote: Quote | None, now: float, limits: TierLimits)
         return f"timestamp {quote.ts!r} is not a valid time"
     if quote.ts - now > FUTURE_TOLERANCE_S:
         return f"timestamp is {quote.ts - now:.0f} s in the future"
-    max_age = limits.max_age(tier)
-    age = observation_age(quote, now)
-    if max_age is not None and age > max_age:
-        return f"price is {age:.0f} s old (limit {max_age:g} s)"
     return None
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from services.pricer.chain import LIVE_TIERS, Resolved
+from shared.contracts.vocabulary import DEFAULT_STABLECOINS, LIVE_TIERS
 
-STABLECOINS = frozenset({"USDC", "USDT", "DAI", "FDUSD", "TUSD", "USDP", "PYUSD", "BUSD", "USDE"})
-"""Default assets expected to trade at 1 USD; the service uses settings.stablecoins (STABLECOINS)."""
+from services.pricer.chain import Resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +44,7 @@ def is_depegged(price: float, threshold: float) -> bool:
 
 def check_agreement(asset: str, live: Mapping[str, float], chosen: Resolved | None, *,
                     divergence_threshold: float, depeg_threshold: float,
-                    stablecoins: Collection[str] = STABLECOINS) -> Agreement:
+                    stablecoins: Collection[str] = DEFAULT_STABLECOINS) -> Agreement:
     """Flags for one asset.
 
     `live` holds only the usable (finite, positive, fresh) live observations, tier -> price.

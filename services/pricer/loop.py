@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import requests
 
 from shared.backoff import Episode
+from shared.contracts.vocabulary import NO_PRICE, TIERS, USD_PAR_ASSET, fx_pair
 from shared.exchange import make_spot, make_usdm
-from shared.holdings import HoldingsWatcher
-from shared.metrics import FALLBACKS, PRICES, ROUND_SECONDS, SOURCE_ERRORS
+from shared.holdings import Holding, HoldingsWatcher
+from shared.metrics import (
+    DEPEG,
+    DEPEGGED,
+    DIVERGED,
+    DIVERGENCE,
+    FALLBACKS,
+    PRICE_TIER,
+    PRICE_TIMESTAMP,
+    PRICES,
+    ROUND_SECONDS,
+    SOURCE_ERRORS,
+    TIER_LEVELS,
+    init_source_errors,
+    set_labelled,
+)
 from shared.service import ServiceContext
 from shared.settings import Settings
 
-from services.pricer.assemble import ANY, Observed, Policy, RoundResult, assemble_round, fx_symbol
-from services.pricer.chain import TIERS, TierLimits
+from services.pricer.assemble import ANY, Observed, Policy, RoundResult, assemble_round
+from services.pricer.chain import TierLimits
 from services.pricer.divergence import Episodes
 from services.pricer.publish import RedisView, publish_round, read_view
 from services.pricer.runner import RoundAnswers, SourceRunner
 from services.pricer.sources.avg_cost import AvgCostSource
 from services.pricer.sources.base import PriceSource, Want
 from services.pricer.sources.binance import MarkSource, SpotSource
-from services.pricer.sources.coingecko import CoingeckoSource, IdMapFile
+from services.pricer.sources.coingecko import CoingeckoSource, IdMapFile, key_headers
 
 def policy_from(settings: Settings) -> Policy:
     limits = TierLimits(mark=settings.mark_max_age_s, spot_cache=settings.spot_cache_ttl_s,
@@ -41,7 +56,8 @@ def build_sources(settings: Settings, holdings: HoldingsWatcher, ids: IdMapFile)
         MarkSource(make_usdm(settings, timeout_s=timeout), timeout),
         SpotSource(make_spot(settings, timeout_s=timeout), timeout),
         CoingeckoSource(session, settings.coingecko_base_url, ids, ttl_s=settings.coingecko_ttl_s,
-                        timeout_s=timeout, currency=settings.display_currency),
+                        timeout_s=timeout, currency=settings.display_currency,
+                        headers=key_headers(settings.coingecko_key(), settings.coingecko_plan)),
         AvgCostSource(holdings),
     ]
 
@@ -55,7 +71,19 @@ def observed_from(answers: RoundAnswers) -> Observed:
             problems[name][ANY] = answers.failures[name]
     cg = answers.answers.get("coingecko")
     fx_problem = answers.failures.get("coingecko") or (cg.fx_problem if cg else "no CoinGecko source")
-    return Observed(quotes=quotes, fx=cg.fx if cg else None, problems={**problems, "fx": {ANY: fx_problem}})
+    mark = answers.answers.get("mark")
+    return Observed(quotes=quotes, fx=cg.fx if cg else None, problems={**problems, "fx": {ANY: fx_problem}},
+                    contracts=mark.contracts if mark else {})
+
+
+def with_tracked_assets(holdings: Mapping[str, Holding], tracked: Iterable[str]) -> dict[str, Holding]:
+    """The holdings plus the margin assets nav needs a USD price for (`hedge:assets:tracked`), priced
+    like holdings (no quantity, no avg_cost). USDT is 1 USD by definition: nav values it at par."""
+    out = dict(holdings)
+    for asset in sorted(tracked):
+        if asset not in out and asset != USD_PAR_ASSET:
+            out[asset] = Holding(asset, 0.0, None, f"{asset}{USD_PAR_ASSET}")
+    return out
 
 
 class PricerLoop:
@@ -71,12 +99,13 @@ class PricerLoop:
         self.ids = IdMapFile(settings.coingecko_ids_file)
         self.runner = SourceRunner(sources or build_sources(settings, self.holdings, self.ids),
                                    ctx.log, self._source_failed)
+        init_source_errors(list(self.runner.statuses))
         self.policy = policy_from(settings)
         self.view = RedisView()
         self.tiers: dict[str, str] = {}
         self.divergence = Episodes()
         self.depeg = Episodes()
-        self.fx_fallback = Episode(ctx.log, f"FX {fx_symbol(settings.display_currency)} from CoinGecko")
+        self.fx_fallback = Episode(ctx.log, f"FX {fx_pair(settings.display_currency)} from CoinGecko")
         self.max_round_ms = 0.0
 
     def setup(self) -> None:
@@ -92,7 +121,7 @@ class PricerLoop:
     def run_round(self) -> RoundResult:
         started = time.monotonic()
         self._poll_files()
-        holdings = self.holdings.current
+        holdings = with_tracked_assets(self.holdings.current, self.view.tracked_assets)
         want = Want(holdings, self.view.tracked)
         answers = self.runner.run(want, time.time())
         now = time.time()
@@ -122,19 +151,19 @@ class PricerLoop:
     # --- logs: once per change, never every round ------------------------------------------
     def _log_changes(self, result: RoundResult) -> None:
         for asset, outcome in result.assets.items():
-            tier = outcome.chosen.source if outcome.chosen else "none"
+            tier = outcome.chosen.source if outcome.chosen else NO_PRICE
             before = self.tiers.get(asset)
             if tier == before:
                 continue
             why = "; ".join(f"{t}: {outcome.errors[t]}" for t in TIERS if t in outcome.errors)
             went_down = before is not None and _rank(tier) > _rank(before)
-            if tier == "none":
+            if tier == NO_PRICE:
                 self.log.error("%s: no tier can price it; it is not published (%s)", asset, why)
             elif went_down or (before is None and tier != TIERS[0]):
                 self.log.warning("%s: priced by %s%s (%s)", asset, tier, f", was {before}" if before else "", why)
             else:
                 self.log.info("%s: priced by %s%s", asset, tier, f", was {before}" if before else "")
-        self.tiers = {a: (o.chosen.source if o.chosen else "none") for a, o in result.assets.items()}
+        self.tiers = {a: (o.chosen.source if o.chosen else NO_PRICE) for a, o in result.assets.items()}
         self._log_flags(result)
         if result.fx_problem:
             self.fx_fallback.failed(result.fx_problem, "using the configured fallback rate"
@@ -181,6 +210,7 @@ class PricerLoop:
                 if outcome.chosen.source != TIERS[0]:
                     FALLBACKS.labels(asset, outcome.chosen.source).inc()
         ROUND_SECONDS.observe(round_ms / 1000.0)
+        export_round(result, self.policy.stablecoins)
         self.max_round_ms = max(self.max_round_ms, round_ms)
         statuses = self.runner.statuses
         sources_ok = all(s.state in ("ok", "idle") for s in statuses.values())
@@ -197,10 +227,49 @@ class PricerLoop:
             "unpriced": list(result.unpriced),
             "diverged": sorted(result.diverged),
             "depeg": sorted(result.depegged),
-            "fx": {"sym": fx_symbol(self.policy.display_currency), "problem": result.fx_problem},
+            "fx": {"sym": fx_pair(self.policy.display_currency), "problem": result.fx_problem},
             "holdings_error": self.holdings.error,
             "coingecko_ids_error": self.ids.error,
+            "tracked_assets": sorted(self.view.tracked_assets),
+            "binance_weight": self._weights(now),
         })
+
+    def _weights(self, now: float) -> dict[str, object]:
+        """Request weight per Binance API: what the pricer spent in the last minute, what Binance reported,
+        and how many listings (exchangeInfo) it loaded since start."""
+        out: dict[str, object] = {}
+        for slot in self.runner.slots.values():
+            source = slot.source
+            meter = getattr(source, "weight_last_minute", None)
+            if meter is None:
+                continue
+            directory = getattr(source, "directory", None)
+            out[source.name] = {"weight_1m": meter(now), "used_weight_1m": getattr(source, "used_weight", None),
+                                "listing_reloads": directory.reloads if directory else None,
+                                "absent": sorted(directory.absent) if directory else []}
+        return out
+
+
+def export_round(result: RoundResult, stablecoins: frozenset[str]) -> None:
+    """Per-asset gauges of the round: tier, price time, divergence and depeg (shared/metrics.py)."""
+    tier: dict[str, float | None] = {}
+    stamp: dict[str, float | None] = {}
+    spread: dict[str, float | None] = {}
+    depeg: dict[str, float | None] = {}
+    for asset, outcome in result.assets.items():
+        chosen = outcome.chosen
+        tier[asset] = TIER_LEVELS.get(chosen.source if chosen else NO_PRICE, TIER_LEVELS[NO_PRICE])
+        stamp[asset] = outcome.chosen_ts
+        pct = outcome.agreement.spread_pct
+        spread[asset] = None if pct is None else pct / 100.0
+        if asset in stablecoins:
+            depeg[asset] = None if chosen is None else abs(chosen.price - 1.0)
+    set_labelled(PRICE_TIER, tier)
+    set_labelled(PRICE_TIMESTAMP, stamp)
+    set_labelled(DIVERGENCE, spread)
+    set_labelled(DIVERGED, {a: float(a in result.diverged) for a in result.assets})
+    set_labelled(DEPEG, depeg)
+    set_labelled(DEPEGGED, {a: float(a in result.depegged) for a in depeg})
 
 
 def _rank(tier: str) -> int:

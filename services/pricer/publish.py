@@ -5,7 +5,8 @@ Writes: XADD per observation to `hedge:prices` (MAXLEN ~, at least three rounds'
 `hedge:prices:sources`, the heartbeat. Reads back, for the next round: the tracked markets
 (SMEMBERS `hedge:markets:tracked`) and the fields of both hashes, so a price that is no longer
 valid (asset unpriced, market dropped, asset removed from the holdings) is deleted next round
-instead of lingering as if it were current.
+instead of lingering as if it were current. Also reads the margin assets nav needs priced
+(SMEMBERS `hedge:assets:tracked`).
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ class RedisView:
     tracked: frozenset[str] = frozenset()
     latest_fields: frozenset[str] = frozenset()
     sources_fields: frozenset[str] = frozenset()
+    tracked_assets: frozenset[str] = frozenset()
 
 
 def _reads(pipe: redis.client.Pipeline, keys: Keys) -> None:
     pipe.smembers(keys.tracked_markets)
     pipe.hkeys(keys.prices_latest)
     pipe.hkeys(keys.prices_sources)
+    pipe.smembers(keys.tracked_assets)
 
 
 def _view(replies: list) -> RedisView:
-    tracked, latest, sources = (frozenset(_text(v) for v in reply) for reply in replies[-3:])
-    return RedisView(tracked, latest, sources)
+    tracked, latest, sources, assets = (frozenset(_text(v) for v in reply) for reply in replies[-4:])
+    return RedisView(tracked, latest, sources, assets)
 
 
 def read_view(r: redis.Redis, keys: Keys) -> RedisView:

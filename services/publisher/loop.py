@@ -17,7 +17,7 @@ from shared.contracts.kpis import validate_kpis_document
 from shared.contracts.vocabulary import KPIS_FILE, NAV_FILE, POSITIONS_FILE
 from shared.errors import ContractError
 from shared.keys import GROUP_PUBLISHER
-from shared.metrics import ERRORS, STATE_WRITES
+from shared.metrics import ERRORS, STATE_WRITES, record_drawdown
 from shared.redis_io import Entry, GroupReader
 from shared.service import ServiceContext
 
@@ -80,6 +80,9 @@ class PublisherLoop:
         self._test_pause(len(nav_entries) + len(fill_ids))
         commit(self.ctx.r, self.keys, self.reader, pub, acks, bounds=self.bounds, write_kpis=write_kpis)
         self._committed(pub, accepted, len(nav_entries), len(fill_ids))
+        if pub is not None and write_kpis:
+            dd = pub.kpis_doc["drawdown"]
+            record_drawdown(dd["dd_pct"], dd["dd_state"], dd["peak_nav"])
 
     def close(self) -> None:
         """Nothing of its own to release: the Redis client belongs to the service context."""
@@ -129,7 +132,7 @@ class PublisherLoop:
         self.fills.refresh(now)
         return plan_publication(accepted=accepted, reference=self.published, state=inputs.state,
                                 closed_bars=inputs.closed_bars, fills=self.fills.totals, now=now,
-                                cfg=self.kpi_cfg)
+                                cfg=self.kpi_cfg, transfers_usd=inputs.transfers_usd)
 
     def _kpis_valid(self, pub: Publication) -> bool:
         try:

@@ -15,9 +15,10 @@ from services.publisher.kpis.atr import AtrThresholds, market_atr, portfolio_reg
 from shared.contracts.bars import Bar
 from shared.contracts.kpi_state import KpiState
 from shared.contracts.positions import positions_document
+from shared.contracts.vocabulary import UNCOUNTED_SOURCES
 from services.publisher.kpis.bars import fold_marks, minute_of
 from services.publisher.kpis.document import build_kpis_document
-from services.publisher.kpis.drawdown import DrawdownThresholds, compute_drawdown
+from services.publisher.kpis.drawdown import DrawdownThresholds, compute_drawdown, shift_peak_for_transfers
 from services.publisher.kpis.fee_pnl import fee_pnl_of
 from services.publisher.kpis.router import RouterThresholds, router_stats_of
 from services.publisher.kpis.window import FillTotals
@@ -58,17 +59,23 @@ def markets_needed(accepted: Sequence[AcceptedSnapshot], reference: Mapping[str,
 
 def plan_publication(*, accepted: Sequence[AcceptedSnapshot], reference: Mapping[str, Any] | None,
                      state: KpiState, closed_bars: Mapping[str, Sequence[Bar]],
-                     fills: FillTotals, now: float, cfg: KpiConfig) -> Publication:
+                     fills: FillTotals, now: float, cfg: KpiConfig,
+                     transfers_usd: float | None = None) -> Publication:
     """`accepted` in stream order; `reference` the last published snapshot (used when none is new);
-    `closed_bars` the recent closed bars per market, oldest first; `fills` the totals of those in the window."""
+    `closed_bars` the recent closed bars per market, oldest first; `fills` the totals of those in the window;
+    `transfers_usd` the ledger's Σ TRANSFER USD (None: unknown, the peak stays)."""
     newest = accepted[-1] if accepted else None
     snapshot = newest.doc if newest else reference
 
     forming, new_bars, bars = _fold_bars(accepted, state.forming, closed_bars)
 
-    drawdown = compute_drawdown(snapshot.get("nav_total") if snapshot else None, state.peak_nav, cfg.drawdown)
+    peak = shift_peak_for_transfers(state.peak_nav, state.transfers_seen, transfers_usd)
+    nav_total = None
+    if snapshot is not None and snapshot.get("source") not in UNCOUNTED_SOURCES:
+        nav_total = snapshot.get("nav_total")
+    drawdown = compute_drawdown(nav_total, peak, cfg.drawdown)
     peak_ts = state.peak_ts
-    if drawdown.peak_nav != state.peak_nav and snapshot is not None:
+    if drawdown.peak_nav != peak and snapshot is not None:
         peak_ts = snapshot["ts"]
 
     held = position_weights(snapshot) if snapshot else {}
@@ -89,7 +96,8 @@ def plan_publication(*, accepted: Sequence[AcceptedSnapshot], reference: Mapping
         nav_doc=newest.doc if newest else None,
         positions_doc=positions_document(newest.doc) if newest else None,
         kpis_doc=kpis,
-        state=KpiState(drawdown.peak_nav, peak_ts, history_minute, forming),
+        state=KpiState(drawdown.peak_nav, peak_ts, history_minute, forming,
+                       transfers_usd if transfers_usd is not None else state.transfers_seen),
         new_bars=new_bars,
         history_point=history,
     )

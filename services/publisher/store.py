@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import orjson
 import redis
 
+from shared.contracts._fields import finite_or_problem
 from shared.contracts.bars import Bar, decode_bar, encode_bar
 from shared.contracts.fills import Fill, decode_fill
 from shared.contracts.kpi_state import KpiState, decode_kpi_state, encode_kpi_state
@@ -29,6 +30,7 @@ class BatchInputs:
     state: KpiState
     closed_bars: dict[str, list[Bar]]
     problems: list[str]        # unreadable state fields or bar entries, left out
+    transfers_usd: float | None = None   # the ledger's Σ TRANSFER USD, for the drawdown peak
 
 
 def load_batch_inputs(r: redis.Redis, keys: Keys, markets: Iterable[str], bars_needed: int) -> BatchInputs:
@@ -36,9 +38,10 @@ def load_batch_inputs(r: redis.Redis, keys: Keys, markets: Iterable[str], bars_n
     markets = sorted(markets)
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(keys.kpi_state)
+    pipe.get(keys.ledger_transfers)
     for market in markets:
         pipe.xrevrange(keys.bars(market), count=bars_needed)
-    state_fields, *bar_replies = pipe.execute()
+    state_fields, transfers_raw, *bar_replies = pipe.execute()
     state, problems = decode_kpi_state(state_fields)
     problems = [f"{keys.kpi_state}: {p}" for p in problems]
     closed: dict[str, list[Bar]] = {}
@@ -50,7 +53,14 @@ def load_batch_inputs(r: redis.Redis, keys: Keys, markets: Iterable[str], bars_n
             except ContractError as exc:
                 problems.append(f"{keys.bars(market)} entry {entry_id.decode()}: {exc}")
         closed[market] = bars
-    return BatchInputs(state, closed, problems)
+    return BatchInputs(state, closed, problems, _transfers(transfers_raw, keys, problems))
+
+
+def _transfers(raw: bytes | None, keys: Keys, problems: list[str]) -> float | None:
+    found: list[str] = []
+    value = finite_or_problem(raw, keys.ledger_transfers, found)
+    problems.extend(f"{p}; the drawdown peak is not shifted" for p in found)
+    return value
 
 
 def load_published_snapshot(r: redis.Redis, keys: Keys) -> dict | None:

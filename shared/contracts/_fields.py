@@ -45,6 +45,20 @@ def to_finite(raw: Any, what: str) -> float:
     return value
 
 
+def finite_or_problem(raw: bytes | str | None, what: str, problems: list[str]) -> float | None:
+    """`raw` (a Redis value) as a finite float; None if absent, or (with a line in `problems`) if it is not one."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        problems.append(f"{what} is {raw!r}, not a finite number")
+        return None
+    return value
+
+
 def json_object(raw: bytes | str, where: str, error: type[Exception] = ContractError,
                 what: str = "a JSON object") -> dict:
     """`raw` parsed as a JSON object, else `error` naming `where` (and what was expected)."""

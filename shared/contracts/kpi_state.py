@@ -2,16 +2,17 @@
 
 Fields: `peak_nav`, `peak_ts` (snapshot time the peak was set), `history_minute` (the
 last minute with a point in `hedge:nav:1m`), `bar:<market>` (JSON of the forming
-one-minute bar). `HDEL hedge:kpi:state peak_nav peak_ts` resets the drawdown peak.
+one-minute bar), `transfers_seen` (the ledger's Σ TRANSFER USD the peak was last shifted to).
+`HDEL hedge:kpi:state peak_nav peak_ts` resets the drawdown peak.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.contracts._fields import finite_or_problem
 from shared.contracts.bars import Bar, bar_from_json, bar_to_json
 from shared.errors import ContractError
 
@@ -24,6 +25,7 @@ class KpiState:
     peak_ts: float | None = None
     history_minute: int | None = None
     forming: Mapping[str, Bar] = field(default_factory=dict)
+    transfers_seen: float | None = None
 
 
 def decode_kpi_state(fields: Mapping[Any, Any]) -> tuple[KpiState, list[str]]:
@@ -32,17 +34,7 @@ def decode_kpi_state(fields: Mapping[Any, Any]) -> tuple[KpiState, list[str]]:
     values = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
 
     def number(name: str) -> float | None:
-        raw = values.get(name)
-        if raw is None:
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            problems.append(f"{name} is {raw!r}, not a finite number")
-            return None
-        return value
+        return finite_or_problem(values.get(name), name, problems)
 
     forming: dict[str, Bar] = {}
     for name, raw in values.items():
@@ -53,7 +45,7 @@ def decode_kpi_state(fields: Mapping[Any, Any]) -> tuple[KpiState, list[str]]:
                 problems.append(f"{name}: {exc}")
     minute = number("history_minute")
     return KpiState(number("peak_nav"), number("peak_ts"),
-                    int(minute) if minute is not None else None, forming), problems
+                    int(minute) if minute is not None else None, forming, number("transfers_seen")), problems
 
 
 def encode_kpi_state(state: KpiState) -> dict[str, str | bytes]:
@@ -65,6 +57,8 @@ def encode_kpi_state(state: KpiState) -> dict[str, str | bytes]:
         out["peak_ts"] = repr(state.peak_ts)
     if state.history_minute is not None:
         out["history_minute"] = str(state.history_minute)
+    if state.transfers_seen is not None:
+        out["transfers_seen"] = repr(state.transfers_seen)
     for market, bar in state.forming.items():
         out[_BAR + market] = bar_to_json(bar)
     return out

@@ -14,6 +14,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.contracts._fields import flat, json_object, text
+from shared.contracts.accounts import AccountEntry
+from shared.contracts.vocabulary import PositionSide, SnapshotSource
 from shared.errors import ContractError
 
 NAV_SCHEMA = "nav.v7"
@@ -25,12 +27,14 @@ class _Strict(BaseModel):
 
 class Position(_Strict):
     symbol: str = Field(min_length=1)
-    side: Literal["LONG", "SHORT"]
+    side: PositionSide
     qty: float
     entry_price: float
     mark_price: float | None
     upnl: float | None
     notional: float | None
+    account: str | None = Field(default=None, min_length=1)
+    margin_asset: str | None = Field(default=None, min_length=1)
 
 
 class Holding(_Strict):
@@ -63,11 +67,12 @@ class NavDocument(BaseModel):
     ts: float = Field(gt=0)
     nav_total: float | None
     nav_age_s: float | None = Field(ge=0)
-    source: Literal["live", "cache", "manual", "startup"]
+    source: SnapshotSource
     positions: list[Position]
     aum: Aum
     fx: dict[str, float]
     status: Status
+    accounts: dict[str, AccountEntry] | None = None   # additive to nav.v7 (shared/contracts/accounts.py)
 
 
 def validate_nav_document(doc: Any) -> dict:

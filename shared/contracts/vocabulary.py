@@ -49,6 +49,9 @@ NO_PRICE: Final = "none"
 
 SnapshotSource = Literal["live", "cache", "manual", "startup", "partial"]
 SNAPSHOT_SOURCES: Final[tuple[str, ...]] = get_args(SnapshotSource)
+UNCOUNTED_SOURCES: Final[tuple[str, ...]] = ("partial", "startup")
+"""Snapshots whose nav_total leaves an account out or has none: they never move drawdown, units or
+strikes (DESIGN.md "Guarantees")."""
 
 # --- exchange accounts ---------------------------------------------------------------------
 

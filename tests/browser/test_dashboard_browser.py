@@ -127,7 +127,7 @@ def test_stale_cache_and_degraded_snapshot_are_labelled(r, dashboard, dash_page)
     tab.open("/", ready="#overview-nav-value")
     assert tab.text("#overview-aum-card-stale") == "stale: 2 min old"
     assert "last snapshot 2 min old" in tab.text("#app-feed-status")
-    assert tab.text("#overview-status-pipeline") == "degraded (1 reason)"
+    assert tab.text("#overview-status-pipeline") == "stale (last snapshot 2 min old)"   # age before reasons
     assert "ns-stale" in tab.page.get_attribute("#overview-aum-card", "class")
     assert tab.text("#overview-nav-source") == "cache"
     assert "BTC: no price from any source" in tab.text("#overview-degraded")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import requests
 
 from tests.support import NavstreamUp, eventually
 
@@ -35,11 +36,14 @@ def test_debug_run_with_fake_keys_leaks_them_nowhere(redis_server, r, tmp_path: 
     up = NavstreamUp(redis_server.url, tmp_path, LOG_LEVEL="DEBUG", BINANCE_API_KEY=FAKE_KEY,
                      BINANCE_API_SECRET=FAKE_SECRET, PRICE_INTERVAL_S=0.5, ACCOUNT_INTERVAL_S=0.5).start()
     try:
-        # Account polls are signed with these keys (marketsim accepts any), so ccxt has had the
-        # chance to log them at DEBUG many times over.
-        eventually(lambda: orjson.loads((up.state_dir / "nav.json").read_bytes())["source"] == "live",
-                   timeout=40, message="live snapshots")
+        # Account polls are signed and sent with these keys (marketsim refuses keys that are not its
+        # accounts' with Binance's -2015, as Binance would), so ccxt has had the chance to log them,
+        # and the refusal, at DEBUG many times over.
+        eventually(lambda: orjson.loads((up.state_dir / "nav.json").read_bytes())["seq"] > 0,
+                   timeout=40, message="snapshots on disk")
         eventually(lambda: len(r.xrange("hedge:nav")) > 10, timeout=20, message="several snapshots")
+        sim = f"http://127.0.0.1:{up.env['MARKETSIM_PORT']}/_sim/state"
+        assert requests.get(sim, timeout=2).json()["counters"].get("requests.account.unknown_key", 0) > 2
     finally:
         assert up.stop() == 0
 

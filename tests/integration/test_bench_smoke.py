@@ -35,7 +35,7 @@ def result() -> dict:
     args = [sys.executable, "-m", "benchmarks.run", "--quick", "--json-only"]
     if shutil.which("chromium") is None:
         args.append("--no-browser")
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, timeout=150)
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, timeout=180)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
     return orjson.loads(proc.stdout)   # --json-only: stdout is exactly one JSON document
 
@@ -114,3 +114,9 @@ def test_table_renders_every_target(result):
     rows = [line.split()[0] for line in table.splitlines() if line[:1].isdigit()]
     assert rows == ["10", "100"]          # the scaling table's sizes
     assert "Redis used_memory" in table
+
+
+def test_pricer_weight_per_minute_is_within_its_budget(result):
+    w = result["pricer_weight"]
+    assert 0 < w["fapi_weight_per_min"] <= w["fapi_budget_per_min"] == 240
+    assert w["listing_reloads"] == {"fapi": 1, "spot": 1} and w["fapi_used_weight_1m_reported"] > 0

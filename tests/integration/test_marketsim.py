@@ -12,13 +12,14 @@ import ccxt
 import pytest
 import requests
 
-from services.marketsim.client import MarketsimClientError, clear_faults, get_faults, set_fault
+from services.marketsim.client import MarketsimClientError, clear_faults, get_faults, set_fault, transfer
 from shared.contracts.fills import decode_fill
 from shared.exchange import make_spot, make_usdm
 from shared.settings import Settings
 from tests.support import eventually
 
 FUTURES = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XAUT/USDT:USDT", "USDC/USDT:USDT"]
+SWAPS = [*FUTURES, "BTC/USDC:USDC", "ETH/BTC:BTC", "1000PEPE/USDT:USDT", "SRM/USDT:USDT"]
 SPOT = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XAUT/USDT", "USDC/USDT"]
 LEVELS = {"BTC": 97_000, "ETH": 3_500, "SOL": 180, "XAUT": 2_650, "USDC": 1.0}
 
@@ -35,8 +36,12 @@ def sim_state(env: dict[str, str]) -> dict:
     return requests.get(f"{base_url(env)}/_sim/state", timeout=2).json()
 
 
-def usdm(env: dict[str, str], timeout_s: float = 2) -> ccxt.binanceusdm:
-    return make_usdm(settings_for(env), timeout_s=timeout_s, with_keys=True)
+def usdm(env: dict[str, str], timeout_s: float = 2, api_key: str | None = None) -> ccxt.binanceusdm:
+    """A keyed client; the default key is the legacy `sim-key` (account main)."""
+    exchange = make_usdm(settings_for(env), timeout_s=timeout_s, with_keys=True)
+    if api_key is not None:
+        exchange.apiKey = api_key
+    return exchange
 
 
 def spot(env: dict[str, str]) -> ccxt.binance:
@@ -57,7 +62,7 @@ def coingecko(env: dict[str, str], ids: str, **params: str) -> requests.Response
 def test_usdm_markets_marks_balance_and_positions(env, marketsim):
     ex = usdm(env)
     markets = ex.load_markets()
-    assert sorted(FUTURES) == sorted(m for m in markets if markets[m]["swap"])
+    assert sorted(SWAPS) == sorted(m for m in markets if markets[m]["swap"])
     btc = markets["BTC/USDT:USDT"]
     assert (btc["active"], btc["linear"], btc["settle"], btc["id"]) == (True, True, "USDT", "BTCUSDT")
     assert btc["precision"]["price"] == 0.1 and btc["limits"]["amount"]["min"] == 0.001
@@ -75,10 +80,10 @@ def test_usdm_markets_marks_balance_and_positions(env, marketsim):
     assert balance["USDT"]["total"] == pytest.approx(total_margin)
     assert total_margin == pytest.approx(float(info["totalWalletBalance"]) + float(info["totalUnrealizedProfit"]))
     assert total_margin == pytest.approx(state["margin_balance"], rel=1e-3)   # the walk moved on a little
-    assert "USDC" not in balance["total"] or balance["total"]["USDC"] in (0, None)
+    assert balance["total"]["USDC"] == pytest.approx(state["assets"]["USDC"]["margin_balance"], rel=1e-3)
 
     positions = {p["symbol"]: p for p in ex.fetch_positions()}
-    assert set(positions) == {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"}
+    assert set(positions) == {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "BTC/USDC:USDC"}
     expect = {"BTC/USDT:USDT": ("long", 0.5, 95_000), "ETH/USDT:USDT": ("short", 4, 3_600),
               "SOL/USDT:USDT": ("long", 100, 175)}
     for sym, (side, contracts, entry) in expect.items():
@@ -87,7 +92,7 @@ def test_usdm_markets_marks_balance_and_positions(env, marketsim):
         sign = 1 if side == "long" else -1
         assert p["unrealizedPnl"] == pytest.approx(sign * contracts * (p["markPrice"] - entry), abs=1e-4)
         assert p["markPrice"] == pytest.approx(marks[sym]["markPrice"], rel=1e-3)
-    upnl = sum(p["unrealizedPnl"] for p in positions.values())
+    upnl = sum(p["unrealizedPnl"] for sym, p in positions.items() if sym.endswith(":USDT"))  # single-asset: USDT
     # the same account a moment later: prices walked a few 0.2 s steps (~1e-4 each) in between
     assert float(info["totalUnrealizedProfit"]) == pytest.approx(upnl, abs=100)
 
@@ -130,6 +135,111 @@ def test_coingecko_batch_keyed_by_id_with_unknown_ids_left_out(env, marketsim):
     assert body["usd-coin"]["usd"] == pytest.approx(1.0, abs=0.002)
     assert requests.get(f"{base_url(env)}/api/v3/simple/price", params={"vs_currencies": "usd"},
                         timeout=2).status_code == 400
+
+
+# --- several accounts, modes, income, transfers --------------------------------------------------
+
+def test_api_keys_select_accounts_in_their_modes(env, marketsim):
+    main, sub1 = usdm(env, api_key="sim-key-main"), usdm(env, api_key="sim-key-sub1")
+    legacy = usdm(env)                                              # "sim-key" is main
+    assert legacy.fetch_balance()["USDC"]["total"] == pytest.approx(main.fetch_balance()["USDC"]["total"], rel=1e-3)
+    raw_main = main.fapiPrivateV3GetAccount()
+    raw_sub1 = sub1.fapiPrivateV2GetAccount()
+    assert raw_sub1["multiAssetsMargin"] is True
+    usdt = next(a for a in raw_main["assets"] if a["asset"] == "USDT")
+    assert raw_main["totalWalletBalance"] == usdt["walletBalance"]          # single-asset: USDT only
+    wallets = sum(float(a["walletBalance"]) for a in raw_sub1["assets"])   # USDT + USDC (≈ 1 USD each)
+    assert float(raw_sub1["totalWalletBalance"]) == pytest.approx(wallets, rel=1e-3)
+    assert main.fapiPrivateGetPositionSideDual() == {"dualSidePosition": False}
+    assert sub1.fapiPrivateGetPositionSideDual() == {"dualSidePosition": True}
+    assert sub1.fapiPrivateGetMultiAssetsMargin() == {"multiAssetsMargin": True}
+    legs = [(p["symbol"], p["side"], p["contracts"]) for p in sub1.fetch_positions() if p["symbol"] == "ETH/USDT:USDT"]
+    assert sorted(legs) == [("ETH/USDT:USDT", "long", 3), ("ETH/USDT:USDT", "short", 1.5)]
+    assert any(p["symbol"].startswith("BTC/USDT:USDT-") for p in sub1.fetch_positions())   # the dated contract
+    stranger = usdm(env, api_key="not-a-sim-key")
+    with pytest.raises(ccxt.AuthenticationError, match="-2015"):
+        stranger.fetch_balance()
+    assert stranger.last_http_response and '"code":-2015' in stranger.last_http_response.replace(" ", "")
+
+
+def test_an_account_fault_kills_one_account_only(env, marketsim):
+    base = base_url(env)
+    main, sub1 = usdm(env, api_key="sim-key-main"), usdm(env, api_key="sim-key-sub1")
+    main.load_markets()
+    sub1.load_markets()
+    set_fault(base, "account", "down", account="sub1")
+    with pytest.raises(ccxt.NetworkError):
+        sub1.fetch_balance()
+    assert main.fetch_balance()["USDT"]["total"] > 0
+    clear_faults(base, "account")
+    assert sub1.fetch_balance()["USDT"]["total"] > 0
+
+
+def test_income_pages_through_ccxt_and_transfers_show_up(env, marketsim):
+    base = base_url(env)
+    main = usdm(env, api_key="sim-key-main")
+    main.load_markets()
+    before = {r["id"] for r in main.fetch_ledger(since=0, limit=1000)}
+    done = transfer(base, "main", -1000, "USDT")
+    ledger = main.fetch_ledger(since=0, limit=1000)
+    mine = [r for r in ledger if r["id"] == str(done["tran_id"])]
+    assert len(mine) == 1 and mine[0]["type"] == "transfer" and mine[0]["amount"] == 1000
+    assert mine[0]["direction"] == "out" and mine[0]["info"]["incomeType"] == "TRANSFER"
+    assert isinstance(mine[0]["info"]["income"], str) and mine[0]["info"]["income"] == "-1000.00000000"
+    raw = main.fapiPrivateGetIncome({"startTime": 0, "limit": 1000})
+    times = [r["time"] for r in raw]
+    assert times == sorted(times) and set(raw[0]) == {"symbol", "incomeType", "income", "asset", "info", "time",
+                                                      "tranId", "tradeId"}
+    transfers = [r for r in main.fetch_ledger(since=0, limit=1000) if r["type"] == "transfer"]
+    silent = transfer(base, "main", 50, "USDT", recorded=False)
+    assert silent["tran_id"] is None and silent["wallet"] == pytest.approx(done["wallet"] + 50, abs=1)
+    assert [r for r in main.fetch_ledger(since=0, limit=1000) if r["type"] == "transfer"] == transfers
+    assert str(done["tran_id"]) not in before
+    with pytest.raises(ccxt.BadRequest):
+        main.fapiPrivateGetIncome({"limit": 1001})
+    with pytest.raises(MarketsimClientError, match="account is 'nope'"):
+        transfer(base, "nope", 1, "USDT")
+
+
+def test_navstream_sim_transfer_from_the_shell(env, marketsim):
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "services.cli", "sim", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=30)
+    before = sim_state(env)["accounts"]["main"]["assets"]["USDT"]["wallet"]
+    done = cli("transfer", "main", "-1000", "USDT")
+    assert done.returncode == 0 and "main: -1,000 USDT" in done.stdout and "TRANSFER tranId" in done.stdout
+    silent = cli("transfer", "main", "50", "USDT", "--unrecorded")
+    assert silent.returncode == 0 and "unrecorded" in silent.stdout
+    after = sim_state(env)["accounts"]["main"]["assets"]["USDT"]["wallet"]
+    assert after - before == pytest.approx(-950, abs=5)                 # funding may land in between
+    bad = cli("transfer", "nobody", "5", "USDT")
+    assert bad.returncode == 1 and "account is 'nobody'" in bad.stderr and "Traceback" not in bad.stderr
+    killed = cli("fault", "account", "down", "--account", "sub1")
+    assert killed.returncode == 0 and "'account': 'sub1'" in killed.stdout
+
+
+def test_contracts_dated_btc_quoted_multiplier_and_settling(env, marketsim):
+    ex = usdm(env)
+    markets = ex.load_markets()
+    dated = [m for m in markets.values() if m["future"] and m["linear"]]
+    assert len(dated) == 1 and dated[0]["id"].startswith("BTCUSDT_") and dated[0]["info"]["contractType"] == \
+        "CURRENT_QUARTER" and dated[0]["expiry"] > time.time() * 1000
+    ethbtc = markets["ETH/BTC:BTC"]
+    assert (ethbtc["quote"], ethbtc["settle"], ethbtc["info"]["marginAsset"]) == ("BTC", "BTC", "BTC")
+    pepe = markets["1000PEPE/USDT:USDT"]
+    assert pepe["base"] == "1000PEPE" and pepe["info"]["baseAsset"] == "1000PEPE"
+    assert markets["SRM/USDT:USDT"]["active"] is False and markets["SRM/USDT:USDT"]["info"]["status"] == "SETTLING"
+    marks = {r["symbol"]: float(r["markPrice"]) for r in ex.fapiPublicGetPremiumIndex()}
+    assert marks["ETHBTC"] == pytest.approx(3_500 / 97_000, rel=0.05)           # in BTC, not USD
+    assert marks["1000PEPEUSDT"] == pytest.approx(1000 * 0.00002, rel=0.05)     # 1000 PEPE per contract
+    assert marks[dated[0]["id"]] > marks["BTCUSDT"]                               # a dated contract's basis
+    one = ex.fapiPublicGetPremiumIndex({"symbol": "BTCUSDC"})
+    assert one["symbol"] == "BTCUSDC" and float(one["markPrice"]) == pytest.approx(97_000, rel=0.02)
 
 
 # --- faults through the real clients ----------------------------------------------------------------
@@ -256,6 +366,10 @@ def test_fault_api_validates_and_the_client_reports(env, marketsim):
     assert clear_faults(base, source="spot")["cleared"] == 1
     assert [f["source"] for f in get_faults(base)] == ["mark"]
     assert clear_faults(base)["faults"] == []
+    with pytest.raises(MarketsimClientError, match="account is 'nope'"):
+        set_fault(base, "account", "down", account="nope")
+    with pytest.raises(MarketsimClientError, match="source 'account' only"):
+        set_fault(base, "mark", "down", account="main")
     with pytest.raises(MarketsimClientError, match="unreachable"):
         get_faults("http://127.0.0.1:9")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import services.nav.inputs as nav_inputs_module
 import services.nav.loop as nav_loop_module
 from services.marketsim.client import clear_faults, set_fault
 from services.nav.loop import NavLoop
@@ -43,8 +44,9 @@ FLAT_FIELDS = {b"seq", b"ts", b"nav_total", b"aum_total", b"nav_age_s", b"source
 
 @pytest.fixture
 def nav_env(env: dict[str, str]) -> dict[str, str]:
+    # No accounts file: the one account `main` (the multi-account cases are in test_nav_accounts.py).
     env = dict(env, PRICE_INTERVAL_S="0.2", ACCOUNT_INTERVAL_S="0.5", SOURCE_TIMEOUT_S="1",
-               MARKETSIM_FILL_INTERVAL_S="0")
+               MARKETSIM_FILL_INTERVAL_S="0", ACCOUNTS_FILE=env["STATE_DIR"] + "/no-accounts.json")
     return env
 
 
@@ -108,10 +110,11 @@ def write_holdings(path: str | Path, doc: dict | bytes) -> None:
     os.replace(tmp, path)
 
 
-def account_wallet(env: dict[str, str]) -> float:
+def account_wallets(env: dict[str, str]) -> dict[str, float]:
+    """The account's wallet per margin asset, read raw from marketsim as Binance answers it."""
     settings = Settings(mode="sim", marketsim_port=int(env["MARKETSIM_PORT"]))
     exchange = make_usdm(settings, timeout_s=2, with_keys=True)
-    return float(exchange.fetch_balance()["info"]["totalWalletBalance"])
+    return {a["asset"]: float(a["walletBalance"]) for a in exchange.fapiPrivateV3GetAccount()["assets"]}
 
 
 # --- paths ----------------------------------------------------------------------------
@@ -123,27 +126,34 @@ def test_live_path_values_the_account_and_tracks_its_markets(r, nav_env, markets
     doc = wait_for(r, lambda d: d["source"] == "live" and d["fx"], message="a live snapshot")
     assert_snapshot_ok(doc)
     assert doc["status"] == {"degraded": False, "reasons": []}, doc["status"]
-    assert {p["symbol"] for p in doc["positions"]} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    assert {p["symbol"] for p in doc["positions"]} == {"BTCUSDT", "ETHUSDT", "SOLUSDT", "BTCUSDC"}
     assert {p["side"] for p in doc["positions"]} == {"LONG", "SHORT"}
     assert 0 <= doc["nav_age_s"] < 2
-    # nav_total is the futures account alone: wallet + Σ uPnL, never the off-exchange holdings
-    assert doc["nav_total"] == pytest.approx(account_wallet(nav_env) + sum(p["upnl"] for p in doc["positions"]),
-                                             rel=1e-9)
+    # nav_total is the futures account alone: Σ wallets at their USD price + Σ uPnL (in USD),
+    # never the off-exchange holdings. USDT is at par, USDC at the pricer's 1.0.
+    wallets = account_wallets(nav_env)
+    assert doc["nav_total"] == pytest.approx(wallets["USDT"] + wallets["USDC"] * ASSET_PRICES["USDC"]
+                                             + sum(p["upnl"] for p in doc["positions"]), rel=1e-9)
+    assert doc["accounts"]["main"]["mode"] == "single_asset"
     off = doc["aum"]["offexchange"]
     assert set(off) == {"BTC", "XAUT", "USDC"} and off["BTC"]["source"] == "coingecko"
     assert off["BTC"]["usd_value"] == pytest.approx(0.035 * 97000.0)
     assert doc["aum"]["total"] == pytest.approx(doc["nav_total"] + sum(h["usd_value"] for h in off.values()))
     assert doc["fx"] == {"USDZAR": 18.2}
-    eventually(lambda: r.smembers(KEYS.tracked_markets) == {b"BTCUSDT", b"ETHUSDT", b"SOLUSDT"},
+    eventually(lambda: r.smembers(KEYS.tracked_markets) == {b"BTCUSDT", b"ETHUSDT", b"SOLUSDT", b"BTCUSDC"},
                message="tracked markets")
-    # the per-round log line, exactly as the spec shows it, throttled to one a second
-    started = time.monotonic()
-    eventually(lambda: len(re.findall(r"\[aum-v7\]", nav.log_text())) >= 3, timeout=10, message="log lines")
-    lines = re.findall(r"\[aum-v7\] computed offexchange AUM: keys=\['BTC', 'USDC', 'XAUT'\] "
-                       r"totals_usd=\d+\.\d\d\n", nav.log_text())
-    assert len(lines) >= 3
-    assert len(lines) <= time.monotonic() - started + 4  # at most ~1/s (startup included)
+    eventually(lambda: r.smembers(KEYS.tracked_assets) == {b"USDC"}, message="tracked margin assets")
+    # the [aum-v7] line, exactly as the spec shows it: at start, then at most once a minute ...
+    line = r"\[aum-v7\] computed offexchange AUM: keys=\['BTC', 'USDC', 'XAUT'\] totals_usd=\d+\.\d\d\n"
+    eventually(lambda: re.findall(line, nav.log_text()), message="the [aum-v7] line")
     assert "totals_usd=7057.46" in nav.log_text()  # 0.035*97000 + 0.59*2650 + 2098.96*1
+    wait_for(r, lambda d: d["seq"] >= doc["seq"] + 10, message="ten more snapshots")
+    assert len(re.findall(r"\[aum-v7\]", nav.log_text())) == 1, "one line a minute, not one per snapshot"
+    # ... and at once when the set of assets changes
+    holdings = orjson.loads(Path(nav_env["HOLDINGS_FILE"]).read_bytes())
+    write_holdings(nav_env["HOLDINGS_FILE"], {k: v for k, v in holdings.items() if k != "XAUT"})
+    eventually(lambda: "keys=['BTC', 'USDC'] totals_usd=" in nav.log_text(), message="a line for the new assets")
+    assert len(re.findall(r"\[aum-v7\]", nav.log_text())) == 2
 
 
 def test_cache_path_when_the_account_is_down(r, nav_env, marketsim, services):
@@ -183,7 +193,7 @@ def test_startup_without_any_exchange_has_nulls_and_flat_fields(r, nav_env, serv
     assert set(doc["aum"]["offexchange"]) == {"BTC", "XAUT", "USDC"}
     assert doc["positions"] == [] and doc["status"]["degraded"]
     assert any("no account data yet" in x for x in doc["status"]["reasons"])
-    assert any(x.startswith("account: fetch_balance: unreachable") for x in doc["status"]["reasons"])
+    assert any(x.startswith("account: GET /fapi/v3/account: unreachable") for x in doc["status"]["reasons"])
     # what a user sees with redis-cli: XREAD COUNT 5 STREAMS hedge:nav 0
     ((stream, entries),) = r.xread({KEYS.nav: "0"}, count=5)
     assert stream == KEYS.nav.encode() and len(entries) == 5
@@ -380,7 +390,7 @@ def test_one_step_reads_a_whole_round_of_thousands_of_prices_into_one_snapshot(r
 
 
 def test_a_step_reads_at_most_max_batch_entries(r, nav_loop, monkeypatch):
-    monkeypatch.setattr(nav_loop_module, "MAX_BATCH", 2000)
+    monkeypatch.setattr(nav_inputs_module, "MAX_BATCH", 2000)
     push_round(r, 3000, 100.0)
     nav_loop.step()
     assert r.xpending(KEYS.prices, GROUP_NAV)["pending"] == 0

@@ -18,6 +18,7 @@ from services.pricer.chain import Quote, TierLimits, tier_problem
 from services.pricer.loop import build_sources
 from services.pricer.sources.base import Want
 from services.pricer.sources.coingecko import IdMapFile
+from services.pricer.sources.weight import min_poll_interval
 from shared.errors import SourceRateLimited, SourceUnavailable
 from shared.holdings import Holding, HoldingsWatcher
 from shared.settings import Settings
@@ -58,6 +59,7 @@ def sources(sim: str, tmp_path: Path):
     ids = IdMapFile(ROOT / "config" / "coingecko_ids.json")
     ids.poll()
     made = {s.name: s for s in build_sources(settings, HoldingsWatcher(tmp_path / "none.json"), ids)}
+    made["mark"].budget = False   # every fetch polls: these tests look at single answers (budget: below)
     yield made
     for source in made.values():
         source.close()
@@ -69,8 +71,9 @@ def fresh(quote: Quote, tier: str) -> bool:
 
 
 # --- mark -------------------------------------------------------------------------------
-def test_mark_prices_every_market_with_one_call_per_round(sources):
+def test_mark_prices_ask_only_for_the_needed_markets_within_the_weight_budget(sources):
     mark = sources["mark"]
+    mark.budget = True
     urls: list[str] = []
     original = mark.exchange.fetch
     mark.exchange.fetch = lambda url, *a, **kw: (urls.append(url), original(url, *a, **kw))[1]
@@ -78,10 +81,16 @@ def test_mark_prices_every_market_with_one_call_per_round(sources):
     assert set(answer.quotes) == {"BTCUSDT", "XAUTUSDT", "USDCUSDT", "ETHUSDT"}
     assert all(fresh(q, "mark") for q in answer.quotes.values())
     assert 90_000 < answer.quotes["BTCUSDT"].px < 105_000
-    assert [u.split("?")[0].rsplit("/", 1)[1] for u in urls] == ["exchangeInfo", "premiumIndex"]
+    # four markets: four calls of weight 1 (symbol=...) weigh less than one unfiltered call (10)
+    assert [u.split("?")[0].rsplit("/", 1)[1] for u in urls] == ["exchangeInfo"] + ["premiumIndex"] * 4
+    assert all("symbol=" in u for u in urls[1:])
     urls.clear()
-    mark.fetch(WANT, time.time())
-    assert [u.split("?")[0].rsplit("/", 1)[1] for u in urls] == ["premiumIndex"], "markets are not reloaded every round"
+    again = mark.fetch(WANT, time.time())
+    assert urls == [] and again.quotes == answer.quotes, "within the budget's interval: the last marks, no call"
+    later = time.time() + min_poll_interval(4)
+    mark.fetch(WANT, later)
+    assert [u.split("?")[0].rsplit("/", 1)[1] for u in urls] == ["premiumIndex"] * 4, "no listing reload per round"
+    assert mark.weight_last_minute(later) == 1 + 4 + 4 and mark.used_weight is not None
 
 
 def test_mark_unknown_market_is_a_problem_not_a_failure(sources):
@@ -189,5 +198,5 @@ def test_coingecko_429_and_down(sim, sources):
         sources["coingecko"].fetch(WANT, time.time())
     assert exc.value.retry_after_s == 9.0
     set_fault(sim, "coingecko", "down")
-    with pytest.raises(SourceUnavailable, match="connection failed"):
+    with pytest.raises(SourceUnavailable, match="unreachable"):
         sources["coingecko"].fetch(WANT, time.time())

@@ -93,14 +93,17 @@ def test_healthy_round_publishes_assets_marks_and_fx_with_provenance(r, sim, pri
     r.sadd("hedge:markets:tracked", "ETHUSDT")
     eventually(lambda: "ETHUSDT" in latest(r), timeout=5, message="a tracked market's mark")
 
-    # one mark call and one spot call per round; CoinGecko only once per TTL (30 s)
+    # one spot call per round; marks (one weight-1 call per market) no more often than the weight budget
+    # allows; CoinGecko only once per TTL (30 s)
     rounds0, calls0 = health(r)["counters"]["rounds"], sim_counters(sim)
-    hb = eventually(lambda: (h := health(r))["counters"]["rounds"] >= rounds0 + 5 and h, timeout=10,
-                    message="five rounds")
+    hb = eventually(lambda: (h := health(r))["counters"]["rounds"] >= rounds0 + 12 and h, timeout=10,
+                    message="twelve rounds")
     calls = sim_counters(sim)
     rounds = hb["counters"]["rounds"] - rounds0
-    for source in ("mark", "spot"):
-        assert abs(calls[f"requests.{source}"] - calls0[f"requests.{source}"] - rounds) <= 1, (source, calls, rounds)
+    assert abs(calls["requests.spot"] - calls0["requests.spot"] - rounds) <= 1, (calls, rounds)
+    assert 0 < calls["requests.mark"] - calls0["requests.mark"] < 4 * rounds
+    weight = hb["binance_weight"]["mark"]
+    assert 0 < weight["weight_1m"] <= 240 and weight["used_weight_1m"] > 0
     assert calls["requests.coingecko"] == 1
     assert hb["status"] == "ok" and hb["counters"]["prices_by_source.mark"] >= 15
     assert {s["state"] for s in hb["sources"].values()} == {"ok"}
@@ -146,7 +149,7 @@ def test_rate_limited_mark_backs_off_for_retry_after(r, sim, pricer_env, service
     eventually(lambda: priced_by(r, {a: "spot_cache" for a in ASSETS}), timeout=5, message="spot_cache tier")
     mark = eventually(lambda: (m := health(r)["sources"]["mark"])["state"] == "rate_limited" and m, timeout=5,
                       message="mark rate limited in health")
-    assert f"HTTP {mode} (Retry-After 3 s)" in mark["error"]
+    assert f"HTTP {mode}" in mark["error"] and "pausing polls for 3 s" in mark["error"]
     assert faulted_at + 2.5 < mark["backoff_until"] < time.time() + 3.5
     assert f"HTTP {mode}" in provenance(r, "BTC")["errors"]["mark"]
     # not asked again before Retry-After: the fault stays on, and marketsim sees no new mark request
@@ -200,6 +203,22 @@ def test_down_the_chain_to_coingecko_then_avg_cost_and_config_fx(r, sim, pricer_
     assert "s old (limit 121 s)" in provenance(r, "BTC")["errors"]["coingecko"]
     hb = health(r)
     assert hb["prices_by_source"] == {"avg_cost": 3} and hb["fx"]["problem"]
+
+
+def test_a_coingecko_answer_without_last_updated_at_is_never_a_fresh_tier(r, sim, pricer_env, services):
+    set_fault(sim, "mark", "down")
+    set_fault(sim, "spot", "down")
+    set_fault(sim, "coingecko", "untimed", "BTC")     # BTC's entry comes without last_updated_at
+    services("pricer", {**pricer_env, "SPOT_CACHE_TTL_S": "1", "COINGECKO_TTL_S": "1"})
+    got = eventually(lambda: priced_by(r, {"BTC": "avg_cost", "XAUT": "coingecko", "USDC": "coingecko"}),
+                     timeout=15, message="BTC on avg_cost, the timed ones on coingecko")
+    assert got["BTC"].px == 61000.0
+    doc = provenance(r, "BTC")
+    assert "no last_updated_at for 'bitcoin'" in doc["errors"]["coingecko"] and "no age" in doc["errors"]["coingecko"]
+    assert doc["sources"]["coingecko"] is None             # a price without a time is not shown as current
+    set_fault(sim, "coingecko", "untimed")                 # all of them: FX has no time either
+    eventually(lambda: priced_by(r, {"XAUT": "avg_cost", "USDZAR": "config"}), timeout=10,
+               message="no CoinGecko tier and the configured FX")
 
 
 def test_unknown_coingecko_id_has_no_coingecko_tier(r, sim, pricer_env, services):

@@ -34,6 +34,12 @@ def page(app: dash.Dash, name: str):
     return importlib.import_module(f"services.dashboard.pages.{name}")
 
 
+@pytest.fixture(autouse=True)
+def no_record(monkeypatch, tmp_path: Path):
+    """The ledger's record is absent unless a test writes one (never the repository's var/)."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no-record.sqlite3'}")
+
+
 @pytest.fixture
 def live_redis(app, redis_server, tmp_path: Path):
     data.configure(Settings(redis_url=redis_server.url, dashboard_state_dir=tmp_path / "dstate"))
@@ -81,13 +87,14 @@ def find(component: Any, id_: str) -> Any:
 
 def test_pages_register_themselves_and_the_navbar_lists_them(app):
     pages = {p["path"]: p["name"] for p in dash.page_registry.values()}
-    assert pages == {"/": "Overview (v7)", "/pipeline": "Pipeline", "/router": "Router Health", "/intel": "Intel"}
+    assert pages == {"/": "Overview (v7)", "/pipeline": "Pipeline", "/router": "Router Health", "/intel": "Intel",
+                     "/performance": "Performance"}
     links = [t for t in texts(navbar()) if t in pages.values()]
-    assert links == ["Overview (v7)", "Pipeline", "Router Health", "Intel"]
+    assert links == ["Overview (v7)", "Pipeline", "Router Health", "Intel", "Performance"]
     assert all(callable(p["layout"]) for p in dash.page_registry.values())
 
 
-@pytest.mark.parametrize("name", ["overview", "pipeline", "router", "intel"])
+@pytest.mark.parametrize("name", ["overview", "pipeline", "router", "intel", "performance"])
 def test_every_page_renders_with_redis_down_and_no_files(app, dead_redis, name):
     started = time.monotonic()
     tree = page(app, name).layout()
@@ -100,6 +107,8 @@ def test_every_page_renders_with_redis_down_and_no_files(app, dead_redis, name):
         assert find(tree, "overview-nav-value").children == "–"
     if name == "pipeline":
         assert "Redis unreachable" in text
+    if name == "performance":
+        assert "no record yet" in text
 
 
 def test_overview_shows_what_was_published(app, live_redis):
@@ -195,6 +204,17 @@ def test_overview_marks_stale_cache_and_degraded_data(app, live_redis):
     assert "BTC (no price)" in text and "avg_cost" in text
     assert "ns-stale" in find(tree, "overview-nav-card").className
     assert find(tree, "overview-aum-donut").figure["data"][0]["labels"] == ["Futures", "BTC (no price)", "XAUT"]
+
+
+def test_pipeline_line_is_never_ok_for_an_old_snapshot(app, live_redis):
+    now = time.time()
+    nav = nav_doc(ts=now - 180)   # a healthy snapshot, but three minutes old
+    publish(live_redis, nav, kpis_doc(ts=now, nav=nav))
+    line = find(page(app, "overview").layout(), "overview-status-pipeline")
+    assert line.children == "stale (last snapshot 3 min old)"
+    assert line.color == "warning"
+    publish(live_redis, nav_doc(ts=time.time()), kpis_doc(ts=time.time(), nav=nav))
+    assert find(page(app, "overview").layout(), "overview-status-pipeline").children == "ok"
 
 
 def test_startup_snapshot_shows_unknown_not_zero(app, live_redis):

@@ -87,3 +87,25 @@ def test_invariants_over_any_nav_path(navs):
         else:
             assert dd.dd_state is None
         peak = dd.peak_nav
+
+
+# --- transfers (the ledger's Σ TRANSFER USD) shift the peak: a withdrawal is not a loss ------------
+
+from services.publisher.kpis.drawdown import shift_peak_for_transfers  # noqa: E402
+
+
+def test_a_withdrawal_moves_the_peak_with_it_so_drawdown_does_not_move():
+    peak = shift_peak_for_transfers(100_000.0, seen=0.0, total=-50_000.0)
+    dd = compute_drawdown(49_000.0, peak, T)
+    assert peak == 50_000.0 and dd.dd_pct == pytest.approx(0.02) and dd.dd_state == "normal"
+
+
+def test_unknown_totals_leave_the_peak_and_a_total_never_seen_counts_from_zero():
+    assert shift_peak_for_transfers(100_000.0, -5_000.0, None) == 100_000.0
+    assert shift_peak_for_transfers(None, 0.0, -5_000.0) is None
+    assert shift_peak_for_transfers(100_000.0, None, -5_000.0) == 95_000.0
+
+
+def test_transfers_seen_survives_the_state_hash():
+    state = KpiState(100.0, 1.0, None, {}, -2_500.5)
+    assert decode_kpi_state(encode_kpi_state(state))[0].transfers_seen == -2_500.5

@@ -119,3 +119,16 @@ def test_the_guard_agrees_with_the_contract_on_finiteness(account, holdings, pri
     assert publish_problem(doc) is not None
     with pytest.raises(ContractError):
         validate_nav_document(doc)
+
+
+def test_a_non_finite_number_in_the_accounts_block_is_named():
+    from services.nav.guard import publish_problem
+    from services.nav.model import AccountSnapshot, AccountState, AssetBalance, Limits
+    from services.nav.valuation import build_nav_snapshot
+
+    snap = AccountSnapshot(1.0, 10.0, 10.0, (), assets=(AssetBalance("USDT", 10.0, 0.0, 1),))
+    doc = build_nav_snapshot(account=AccountState(snap, None, 1), prices={}, holdings={}, now=1.5, seq=1,
+                             limits=Limits())
+    assert publish_problem(doc) is None
+    doc["accounts"]["main"]["assets"]["USDT"]["usd_value"] = float("nan")
+    assert publish_problem(doc) == "accounts.main.assets.USDT.usd_value: nan is not a finite number"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.nav.loop import merge_price
+from services.nav.inputs import merge_price
 from shared.redis_io import entry_pos
 from services.nav.manual import decode_manual_nav, encode_manual_nav, manual_from_setting
 from services.nav.model import ManualNav

@@ -16,10 +16,10 @@ from shared.contracts.nav import validate_nav_document
 from shared.contracts.prices import PriceObservation
 from shared.contracts.vocabulary import PRICE_SOURCES as SOURCES
 from shared.holdings import Holding
-from tests.support import schema_validator
+from tests.nav_schema import nav_validator
 
 
-VALIDATOR = schema_validator("nav.v7")
+VALIDATOR = nav_validator()
 
 NOW = 1_763_726_400.0
 LIMITS = limits_for(price_interval_s=1.0, account_interval_s=5.0, source_timeout_s=2.0,
@@ -82,7 +82,7 @@ def test_design_example_numbers():
     assert doc["source"] == "live" and doc["nav_age_s"] == pytest.approx(0.8)
     assert doc["positions"] == [{"symbol": "BTCUSDT", "side": "LONG", "qty": 0.5, "entry_price": 95000.0,
                                  "mark_price": 97000.1, "upnl": pytest.approx(1000.05),
-                                 "notional": pytest.approx(48500.05)}]
+                                 "notional": pytest.approx(48500.05), "account": "main", "margin_asset": "USDT"}]
     assert doc["nav_total"] == pytest.approx(100234.55)
     btc = doc["aum"]["offexchange"]["BTC"]
     assert btc == {"qty": 0.035, "avg_cost": 61000.0, "mark": 97000.1, "usd_value": pytest.approx(3395.0035),

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from services.pricer.assemble import ANY, Observed, Policy, assemble_round
 from services.pricer.chain import Quote, TierLimits
-from shared.contracts.vocabulary import TIERS
+from services.pricer.units import ContractInfo
 from shared.contracts.prices import decode_latest, encode_latest
+from shared.contracts.vocabulary import TIERS
 from shared.holdings import Holding
 
 NOW = 1_800_000_000.0
@@ -23,6 +24,7 @@ HOLDINGS = {
     "USDC": Holding("USDC", 2098.96, 1.0, "USDCUSDT"),
 }
 FILE_TS = NOW - 86400
+CONTRACTS = {m: ContractInfo.linear_perpetual(m, m[:-4]) for m in ("BTCUSDT", "XAUTUSDT", "USDCUSDT", "ETHUSDT")}
 
 
 def avg_costs(holdings=HOLDINGS) -> dict[str, Quote]:
@@ -30,7 +32,7 @@ def avg_costs(holdings=HOLDINGS) -> dict[str, Quote]:
 
 
 def test_healthy_round_prices_everything_by_mark_and_publishes_marks_and_fx():
-    observed = Observed(
+    observed = Observed(contracts=CONTRACTS,
         quotes={"mark": {"BTCUSDT": Quote(97000.0, NOW - 1), "XAUTUSDT": Quote(2650.0, NOW - 1),
                          "USDCUSDT": Quote(1.0001, NOW - 1), "ETHUSDT": Quote(3500.0, NOW - 1)},
                 "spot_cache": {"BTC": Quote(97010.0, NOW - 2)},
@@ -56,7 +58,7 @@ def test_healthy_round_prices_everything_by_mark_and_publishes_marks_and_fx():
 
 
 def test_provenance_says_why_each_tier_was_skipped():
-    observed = Observed(
+    observed = Observed(contracts=CONTRACTS,
         quotes={"mark": {"BTCUSDT": Quote(0.0, NOW)}, "spot_cache": {"BTC": Quote(97000.0, NOW - 300)},
                 "coingecko": {}, "avg_cost": avg_costs()},
         problems={"spot_cache": {ANY: "fetch_tickers: no answer within 0.5 s"},
@@ -76,7 +78,8 @@ def test_provenance_says_why_each_tier_was_skipped():
 
 def test_an_asset_no_tier_prices_is_not_published():
     holdings = {"ABC": Holding("ABC", 5.0, None, "ABCUSDT")}
-    observed = Observed(quotes={"avg_cost": {}}, problems={"avg_cost": {"ABC": "no avg_cost for ABC"}})
+    observed = Observed(contracts=CONTRACTS, quotes={"avg_cost": {}},
+                        problems={"avg_cost": {"ABC": "no avg_cost for ABC"}})
     result = assemble_round(holdings, {"ABCUSDT"}, observed, NOW, POLICY)
     assert [p.sym for p in result.prices] == ["USDZAR"]
     assert set(result.unpublished) == {"ABC", "ABCUSDT"}
@@ -87,7 +90,7 @@ def test_an_asset_no_tier_prices_is_not_published():
 
 
 def test_divergence_and_depeg_flag_the_published_price():
-    observed = Observed(quotes={
+    observed = Observed(contracts=CONTRACTS, quotes={
         "mark": {"BTCUSDT": Quote(97000.0, NOW), "USDCUSDT": Quote(0.99, NOW)},
         "coingecko": {"BTC": Quote(90000.0, NOW)}, "avg_cost": avg_costs()})
     result = assemble_round(HOLDINGS, {"BTCUSDT", "USDCUSDT"}, observed, NOW, POLICY)
@@ -119,7 +122,8 @@ keyed = st.dictionaries(st.sampled_from(["BTC", "XAUT", "USDC", "BTCUSDT", "XAUT
 @settings(max_examples=200)
 @given(st.fixed_dictionaries({t: keyed for t in TIERS}), st.one_of(st.none(), wild_quotes))
 def test_property_published_prices_are_finite_positive_and_decodable(quotes, fx):
-    result = assemble_round(HOLDINGS, {"BTCUSDT", "XAUTUSDT", "USDCUSDT"}, Observed(quotes=quotes, fx=fx), NOW, POLICY)
+    observed = Observed(contracts=CONTRACTS, quotes=quotes, fx=fx)
+    result = assemble_round(HOLDINGS, {"BTCUSDT", "XAUTUSDT", "USDCUSDT"}, observed, NOW, POLICY)
     for obs in result.prices:
         assert math.isfinite(obs.px) and obs.px > 0 and math.isfinite(obs.ts) and obs.ts <= NOW
         assert decode_latest(obs.sym, encode_latest(obs)) == obs

@@ -21,20 +21,28 @@ def test_parse_simple_price_reads_usd_local_and_time():
     doc = {"bitcoin": {"usd": 97000.5, "zar": 1765000.0, "last_updated_at": NOW - 40},
            "tether": {"usd": 1.0, "zar": 18.2},
            "weird": "not an object"}
-    got = parse_simple_price(doc, "ZAR", NOW)
+    got = parse_simple_price(doc, "ZAR")
     assert (got["bitcoin"].usd, got["bitcoin"].local, got["bitcoin"].ts) == (97000.5, 1765000.0, NOW - 40)
-    assert got["tether"].ts == NOW, "no last_updated_at: the time we received it"
+    assert got["bitcoin"].untimed is None
     assert "weird" not in got
 
 
+@pytest.mark.parametrize("stamp", [None, "soon", 0, -5, float("inf"), True])
+def test_a_price_without_a_usable_time_has_no_age_never_now(stamp):
+    entry = {"usd": 1.0, "zar": 18.2} | ({} if stamp is None else {"last_updated_at": stamp})
+    got = parse_simple_price({"tether": entry}, "ZAR")["tether"]
+    assert math.isnan(got.ts)
+    assert "no age" in got.untimed and "tether" in got.untimed
+
+
 def test_parse_simple_price_missing_fields_are_nan_not_zero():
-    got = parse_simple_price({"bitcoin": {"eur": 5}}, "ZAR", NOW)
+    got = parse_simple_price({"bitcoin": {"eur": 5}}, "ZAR")
     assert math.isnan(got["bitcoin"].usd) and math.isnan(got["bitcoin"].local)
 
 
 def test_parse_simple_price_refuses_a_non_object():
     with pytest.raises(SourceBadData, match="is a list, not an object"):
-        parse_simple_price([1, 2], "ZAR", NOW)
+        parse_simple_price([1, 2], "ZAR")
 
 
 def test_the_pinned_id_map_parses():
@@ -98,6 +106,24 @@ def test_market_list_is_loaded_once_then_refreshed_when_due():
     directory.ensure(NOW + MARKETS_REFRESH_S + 10, ["NEWUSDT"], known)
     assert ex.loads == 2
     directory.ensure(NOW + MARKETS_REFRESH_S + UNKNOWN_MARKET_REFRESH_S, ["NEWUSDT"], known)
+    assert ex.loads == 3
+
+
+def test_a_market_absent_from_a_fresh_listing_costs_no_reload_per_round():
+    """XAUT is on neither real listing: after one early reload it is remembered as absent."""
+    ex = FakeExchange()
+    directory = MarketDirectory(ex, "mark", 0.5)
+    known = {"BTCUSDT"}.__contains__
+    directory.ensure(NOW, ["BTCUSDT", "XAUTUSDT"], known)          # the first load finds it absent
+    for minute in range(1, 9):                                      # eight minutes of 1 s rounds
+        for second in range(0, 60, 5):
+            directory.ensure(NOW + 60 * minute + second, ["BTCUSDT", "XAUTUSDT"], known)
+    assert (ex.loads, directory.reloads) == (1, 1) and set(directory.absent) == {"XAUTUSDT"}
+    directory.ensure(NOW + 9 * 60, ["BTCUSDT", "XAUTUSDT", "NEWUSDT"], known)   # a new need: one look
+    assert ex.loads == 2 and set(directory.absent) == {"XAUTUSDT", "NEWUSDT"}
+    directory.ensure(NOW + 10 * 60, ["BTCUSDT", "XAUTUSDT", "NEWUSDT"], known)
+    assert ex.loads == 2
+    directory.ensure(NOW + 9 * 60 + MARKETS_REFRESH_S, ["BTCUSDT", "XAUTUSDT"], known)  # the regular refresh
     assert ex.loads == 3
 
 

@@ -49,6 +49,16 @@ def test_peak_is_carried_in_state_and_stamped_with_the_snapshot_time():
     assert pub.state.peak_nav == 101_000.0 and pub.state.peak_ts == T0 + 2
 
 
+def test_a_partial_snapshot_moves_neither_the_peak_nor_the_drawdown():
+    # an account that never answered: nav_total counts the others only (DESIGN.md "Several accounts")
+    short = {**make_snapshot(3, nav_total=60_000.0), "source": "partial"}
+    pub = plan(accepted(short), state=KpiState(peak_nav=100_000.0, peak_ts=5.0))
+    assert pub.state.peak_nav == 100_000.0 and pub.state.peak_ts == 5.0
+    assert pub.kpis_doc["drawdown"] == {"dd_pct": None, "dd_state": None, "peak_nav": 100_000.0}
+    bigger = {**make_snapshot(4, nav_total=150_000.0), "source": "partial"}
+    assert plan(accepted(bigger), state=KpiState(peak_nav=100_000.0, peak_ts=5.0)).state.peak_nav == 100_000.0
+
+
 def test_bars_are_built_from_every_snapshot_in_the_batch_not_only_the_newest():
     docs = [make_snapshot(1, ts=T0 + 1, marks={"BTCUSDT": 100.0}),
             make_snapshot(2, ts=T0 + 30, marks={"BTCUSDT": 105.0}),

@@ -37,4 +37,4 @@ def test_status_shows_streams_from_the_same_reading(r):
     text = out.getvalue()
     assert code == 1 and "no heartbeat" in text
     assert [line.split()[:2] for line in text.splitlines() if line.startswith("hedge:")] == [
-        ["hedge:prices", "0"], ["hedge:nav", "1"], ["hedge:fills", "0"]]
+        ["hedge:prices", "0"], ["hedge:nav", "1"], ["hedge:fills", "0"], ["hedge:income", "0"]]

@@ -16,7 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from services.dashboard import components as c
-from services.dashboard import context, data
+from services.dashboard import context, data, record
 from services.dashboard.views import (
     DASH,
     as_mapping,
@@ -33,6 +33,7 @@ from services.dashboard.views import (
     fmt_num,
     fmt_pct,
     fmt_qty,
+    fmt_text,
     fmt_usd,
     freshness,
     fx_rate,
@@ -109,7 +110,8 @@ def _sections(d: OverviewData) -> dict[str, tuple[str, Callable[[], Any]]]:
         "donut_state": (d.snap_fresh.key, lambda: donut_state(d)),
         "holdings": (aum_key, lambda: holdings_table(d)),
         "kpis": (digest(d.kpis.get("ts"), d.kpis_loaded.origin, d.kpis_fresh.key), lambda: kpi_panel(d)),
-        "positions": (digest(fp, d.positions, d.snap_fresh.key), lambda: positions_card(d)),
+        "positions": (digest(fp, d.positions, d.nav.get("accounts"), d.snap_fresh.key),
+                      lambda: positions_section(d)),
     }
 
 
@@ -186,12 +188,21 @@ def aum_card(d: OverviewData) -> dbc.Card:
     return c.card("overview-aum-card", "AUM (telemetry)", body, stale_label=d.snap_fresh.label)
 
 
+def pipeline_state(d: OverviewData) -> tuple[str, bool]:
+    """What the pipeline line says, and whether it is a warning: never "ok" for an old snapshot."""
+    if not d.nav:
+        return "no snapshot", False
+    if d.snap_fresh.stale:
+        return f"stale (last snapshot {fmt_age(d.snap_fresh.age_s)} old)", True
+    reasons = len(status_reasons(d.nav))
+    if is_degraded(d.nav):
+        return f"degraded ({reasons} reason{'s' if reasons != 1 else ''})", True
+    return "ok", False
+
+
 def status_card(d: OverviewData) -> dbc.Card:
     k = kpi_fields(d.kpis)
-    degraded = bool(d.nav) and is_degraded(d.nav)
-    pipeline = ("no snapshot" if not d.nav else
-                f"degraded ({len(status_reasons(d.nav))} reason{'s' if len(status_reasons(d.nav)) != 1 else ''})"
-                if degraded else "ok")
+    pipeline, warn = pipeline_state(d)
     body = [
         html.Div([html.Span("drawdown ", className="ns-kpi-label me-1"),
                   c.badge(k["dd_state"] or DASH, dd_color(k["dd_state"]), "overview-status-dd-state"),
@@ -201,7 +212,7 @@ def status_card(d: OverviewData) -> dbc.Card:
                   c.badge(k["atr_regime"] or DASH, regime_color(k["atr_regime"]), "overview-status-atr")],
                  className="mb-2"),
         html.Div(f"peak NAV {fmt_usd(k['peak_nav'])}", className="small text-muted"),
-        html.Div(["pipeline: ", c.badge(pipeline, "warning", "overview-status-pipeline") if degraded
+        html.Div(["pipeline: ", c.badge(pipeline, "warning", "overview-status-pipeline") if warn
                   else html.Span(pipeline, id="overview-status-pipeline")], className="small"),
     ]
     if not d.kpis:
@@ -274,6 +285,54 @@ def positions_card(d: OverviewData) -> dbc.Card:
     return c.card("overview-positions", "Positions", tbl, stale_label=d.snap_fresh.label)
 
 
+def _account_summary(name: str, acc: Mapping[str, Any]) -> list:
+    mode = {"single_asset": "single-asset", "multi_assets": "multi-assets"}.get(
+        str(acc.get("mode")), fmt_text(acc.get("mode")))
+    breaks = acc.get("recon_breaks") or []
+    parts = [html.Strong(name, className="me-2"), c.source_badge(acc.get("source"), f"overview-account-{name}-source"),
+             html.Span(f" {mode}", className="small text-muted ms-1"),
+             html.Span(fmt_usd(acc.get("nav_usd")), className="ms-3", id=f"overview-account-{name}-nav"),
+             html.Span(f" · {fmt_age(acc.get('age_s'))} old" if num(acc.get("age_s")) is not None else "",
+                       className="small text-muted")]
+    if breaks:
+        parts.append(dbc.Badge(f"reconciliation break: {', '.join(map(str, breaks))}", color="danger",
+                               className="ms-2"))
+    return parts
+
+
+def _asset_rows(assets: Any) -> list[dict[str, str]]:
+    if not isinstance(assets, Mapping):
+        return []
+    return [{"asset": str(asset), "wallet": fmt_num(a.get("wallet"), 4), "upnl": fmt_num(a.get("upnl"), 4),
+             "price": fmt_num(a.get("usd_price"), 4), "src": fmt_text(a.get("price_src")),
+             "usd": fmt_usd(a.get("usd_value"))}
+            for asset, a in sorted(assets.items()) if isinstance(a, Mapping)]
+
+
+def accounts_card(d: OverviewData) -> dbc.Card:
+    """One collapsed row per exchange account (mode, source, NAV, age); open it for assets and reasons."""
+    accounts = d.nav.get("accounts")
+    if not isinstance(accounts, Mapping) or not accounts:
+        return c.card("overview-accounts", "Exchange accounts", c.no_data(NO_DATA), stale_label=d.snap_fresh.label)
+    rows = []
+    for name, acc in sorted(accounts.items()):
+        if not isinstance(acc, Mapping):
+            continue
+        assets = c.table([("asset", "asset"), ("wallet", "wallet"), ("upnl", "uPnL"), ("price", "USD price"),
+                          ("src", "price source"), ("usd", "USD value")], _asset_rows(acc.get("assets")),
+                         f"overview-account-{name}-assets", empty="no asset rows")
+        reasons = [html.Li(str(r)) for r in acc.get("reasons") or []]
+        rows.append(html.Details([html.Summary(_account_summary(str(name), acc)), assets,
+                                  html.Ul(reasons, className="small text-muted mt-1") if reasons else None],
+                                 id=f"overview-account-{name}", className="mb-2"))
+    return c.card("overview-accounts", "Exchange accounts", rows, stale_label=d.snap_fresh.label)
+
+
+def positions_section(d: OverviewData) -> list:
+    """The per-account rows above the positions table (the donut stays Futures + off-exchange)."""
+    return [html.Div(accounts_card(d), className="mb-3"), positions_card(d)]
+
+
 def history_chart(head: str | None) -> c.Figure:
     """The history figure up to the newest point `head` (None: no history), read and built once per point
     (it changes once a minute, pages load more often)."""
@@ -281,16 +340,32 @@ def history_chart(head: str | None) -> c.Figure:
     last = memo.last
     if head is not None and last is not None and last[0] == head:
         return last[1]
-    points = data.load_history() if head else []
+    points = _history_points(head)
     figure = c.history_figure(points)
     if points:  # not an empty read (Redis may have failed between the two reads)
         memo.last = (head, figure)
     return figure
 
 
+_RECORD = "record:"
+
+
+def _history_points(head: str | None) -> list[dict]:
+    """From the ledger's record (it outlives Redis; drawdown is the unit price's), else hedge:nav:1m."""
+    if head is None:
+        return []
+    return record.overview_points() if head.startswith(_RECORD) else data.load_history()
+
+
+def history_head() -> str | None:
+    """The newest history point: the record's when it has one, else hedge:nav:1m's (RedisDown if unreachable)."""
+    recorded = record.history_head()
+    return _RECORD + recorded if recorded is not None else data.history_head()
+
+
 def history_section() -> tuple[str | None, Any]:
     try:
-        head = data.history_head()
+        head = history_head()
     except data.RedisDown:
         return None, c.empty_figure("no history: Redis unreachable")
     return head, history_chart(head)
@@ -319,7 +394,7 @@ def layout(**_query: str) -> html.Div:
             ], id="overview-donut-card", className=donut_cls), lg=6),
             dbc.Col(html.Div(kpi_panel(d), id="overview-kpis-wrap", className="h-100"), lg=6),
         ], className="g-3 mb-3"),
-        dbc.Row(dbc.Col(html.Div(positions_card(d), id="overview-positions-wrap")), className="g-3 mb-3"),
+        dbc.Row(dbc.Col(html.Div(positions_section(d), id="overview-positions-wrap")), className="g-3 mb-3"),
         dbc.Row(dbc.Col(c.card("overview-history-card", "NAV and AUM history, drawdown (one point a minute)",
                                c.graph("overview-history", history, HISTORY_HEIGHT))), className="g-3 mb-3"),
     ], className="ns-page")
@@ -351,7 +426,7 @@ def refresh(_n: int, shown: dict | None):
             out[name] = render()
     history: Any = no_update
     try:
-        head = data.history_head()
+        head = history_head()
     except data.RedisDown:
         head = shown.get("history")  # keep the chart already drawn
     if head != shown.get("history"):

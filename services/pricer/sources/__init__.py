@@ -1,5 +1,5 @@
 """Price sources: one small interface (`PriceSource`), one adapter per outside service.
 
-Each adapter translates its library's exceptions into shared.errors in exactly one
-place (`ccxt_errors` for ccxt, `http` for requests) and never raises anything else.
+Each adapter translates its library's exceptions into shared.errors through the one map
+in shared/exchange_errors.py (ccxt and requests alike) and never raises anything else.
 """

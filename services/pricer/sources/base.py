@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
+from shared.exchange_errors import parse_retry_after
 from shared.holdings import Holding
 
 from services.pricer.chain import Quote
+from services.pricer.units import ContractInfo
+
+__all__ = ["PriceSource", "SourceAnswer", "Want", "epoch_seconds", "parse_retry_after", "to_float"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +33,15 @@ class SourceAnswer:
     """A source's observations this round (key -> Quote) and why some keys have none (key -> message).
 
     Keys are futures market ids for the mark source, assets for the others. `fx` is the
-    USD<CCY> rate, which only CoinGecko supplies.
+    USD<CCY> rate, which only CoinGecko supplies. `contracts` (mark source only) is what the
+    listing says about each market asked for: the unit rule (units.py) needs it.
     """
 
     quotes: Mapping[str, Quote] = field(default_factory=dict)
     problems: Mapping[str, str] = field(default_factory=dict)
     fx: Quote | None = None
     fx_problem: str | None = None
+    contracts: Mapping[str, ContractInfo] = field(default_factory=dict)
 
 
 class PriceSource(Protocol):
@@ -57,24 +61,6 @@ class PriceSource(Protocol):
 
     def close(self) -> None:
         """Release sessions."""
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or unparsable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        seconds = when - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def to_float(raw: object) -> float:

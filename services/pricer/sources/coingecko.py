@@ -5,12 +5,16 @@ the display currency, with `include_last_updated_at`. Answers are cached for
 COINGECKO_TTL_S: the source calls again only when the TTL has passed or the cache lacks an
 id the holdings now need. An asset without a pinned id has no CoinGecko tier; an id is
 never guessed from a symbol.
+
+A price whose answer has no usable `last_updated_at` has no age: it is never stamped "now",
+so it cannot pass as a fresh tier, and provenance says why. With COINGECKO_API_KEY the key
+goes in the Demo (`x-cg-demo-api-key`) or Pro (`x-cg-pro-api-key`) header (COINGECKO_PLAN);
+it is never logged.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ import requests
 from shared.contracts._fields import json_object
 from shared.errors import ConfigError, SourceBadData
 from shared.holdings import Holding
+from shared.watched import WatchedFile
 
 from services.pricer.chain import Quote
 from services.pricer.sources.base import SourceAnswer, Want, to_float
@@ -30,43 +35,19 @@ FX_IDS = ("tether", "usd-coin")
 """Coins whose <ccy>/usd ratio gives USD<CCY>, in order of preference."""
 
 
-class IdMapFile:
-    """The pinned symbol -> CoinGecko id map (COINGECKO_IDS_FILE), re-read when it changes.
+class IdMapFile(WatchedFile[Mapping[str, str]]):
+    """The pinned symbol -> CoinGecko id map (COINGECKO_IDS_FILE), re-read when it changes (shared/watched.py).
 
     A bad edit is reported (`error`) and the last good map stays in use.
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.ids: Mapping[str, str] = {}
-        self.error: str | None = None
-        self._stamp: tuple[int, int, int] | None = None
+        super().__init__(path, parse_id_map, what="coingecko id map", kept="id map", empty={},
+                         none_in_use="no CoinGecko ids in use")
 
-    def poll(self) -> bool:
-        """Check the file; True when `ids` or `error` changed."""
-        try:
-            st = os.stat(self.path)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if stamp == self._stamp:
-                return False
-            self._stamp = stamp
-            ids = parse_id_map(self.path.read_bytes(), self.path)
-        except FileNotFoundError:
-            self._stamp = None
-            return self._fail(f"coingecko id map {self.path}: not found")
-        except OSError as exc:
-            return self._fail(f"coingecko id map {self.path}: cannot read ({exc.strerror})")
-        except ConfigError as exc:
-            return self._fail(str(exc))
-        changed = ids != self.ids or self.error is not None
-        self.ids, self.error = ids, None
-        return changed
-
-    def _fail(self, message: str) -> bool:
-        message += "; keeping the last good id map" if self.ids else "; no CoinGecko ids in use"
-        changed = message != self.error
-        self.error = message
-        return changed
+    @property
+    def ids(self) -> Mapping[str, str]:
+        return self.value
 
 
 def parse_id_map(raw: bytes, path: Path | str) -> dict[str, str]:
@@ -82,29 +63,49 @@ def parse_id_map(raw: bytes, path: Path | str) -> dict[str, str]:
 class CoinPrice:
     usd: float
     local: float        # in the display currency (NaN when not asked or not given)
-    ts: float
+    ts: float           # CoinGecko's last_updated_at; NaN when the answer gave none (no age)
+    untimed: str | None = None   # why `ts` is NaN
 
 
-def parse_simple_price(doc: object, currency: str, now: float) -> dict[str, CoinPrice]:
-    """id -> CoinPrice from a /simple/price answer; ids CoinGecko left out are simply absent."""
+def parse_simple_price(doc: object, currency: str) -> dict[str, CoinPrice]:
+    """id -> CoinPrice from a /simple/price answer; ids CoinGecko left out are simply absent.
+
+    A missing, non-numeric or non-positive `last_updated_at` leaves the price without a time
+    (ts NaN, `untimed` says why): never "now", so it cannot count as fresh.
+    """
     if not isinstance(doc, dict):
         raise SourceBadData("coingecko", f"simple/price answer is a {type(doc).__name__}, not an object")
     out: dict[str, CoinPrice] = {}
     for cg_id, entry in doc.items():
         if not isinstance(entry, dict):
             continue
-        updated = to_float(entry.get("last_updated_at"))
-        ts = updated if math.isfinite(updated) and updated > 0 else now
-        out[cg_id] = CoinPrice(to_float(entry.get("usd")), to_float(entry.get(currency.lower())), ts)
+        raw = entry.get("last_updated_at")
+        updated = to_float(raw)
+        untimed = None
+        if not (math.isfinite(updated) and updated > 0):
+            updated = math.nan
+            untimed = (f"CoinGecko gave no last_updated_at for {cg_id!r}" if raw is None else
+                       f"CoinGecko's last_updated_at for {cg_id!r} is {raw!r}, not a time")
+            untimed += ": the price has no age, so it is not used as a fresh tier"
+        out[cg_id] = CoinPrice(to_float(entry.get("usd")), to_float(entry.get(currency.lower())), updated, untimed)
     return out
+
+
+KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
+
+
+def key_headers(api_key: str | None, plan: str) -> dict[str, str]:
+    """The header that carries the CoinGecko API key for `plan` (demo or pro); none without a key."""
+    return {KEY_HEADERS[plan]: api_key} if api_key else {}
 
 
 class CoingeckoSource:
     name = "coingecko"
 
     def __init__(self, session: requests.Session, base_url: str, ids: IdMapFile, *,
-                 ttl_s: float, timeout_s: float, currency: str) -> None:
+                 ttl_s: float, timeout_s: float, currency: str, headers: Mapping[str, str] | None = None) -> None:
         self.session = session
+        self.headers = dict(headers or {})
         self.url = f"{base_url.rstrip('/')}/api/v3/simple/price"
         self.ids = ids
         self.ttl_s = ttl_s
@@ -134,8 +135,8 @@ class CoingeckoSource:
             vs = "usd" if self.currency == "USD" else f"usd,{self.currency.lower()}"
             params = {"ids": ",".join(sorted(needed)), "vs_currencies": vs, "include_last_updated_at": "true"}
             self.calls += 1
-            doc = get_json(self.session, self.name, self.url, params, self.timeout_s)
-            prices = parse_simple_price(doc, self.currency, now)
+            doc = get_json(self.session, self.name, self.url, params, self.timeout_s, headers=self.headers)
+            prices = parse_simple_price(doc, self.currency)
             with self._lock:
                 self._prices, self._asked, self._called_at = prices, needed, now
         return self.cached(want, now)
@@ -151,7 +152,10 @@ class CoingeckoSource:
                 problems[asset] = (f"no CoinGecko id pinned for {asset} in {self.ids.path} "
                                    "(or as coingecko_id in the holdings file); not guessing one")
             elif cg_id in prices:
-                quotes[asset] = Quote(prices[cg_id].usd, prices[cg_id].ts)
+                price = prices[cg_id]
+                quotes[asset] = Quote(price.usd, price.ts)
+                if price.untimed is not None:
+                    problems[asset] = price.untimed
             elif cg_id in asked:
                 problems[asset] = f"CoinGecko returned no price for id {cg_id!r} (unknown or delisted id)"
             else:
@@ -164,9 +168,10 @@ class CoingeckoSource:
             return None, None
         for cg_id in FX_IDS:
             coin = prices.get(cg_id)
-            if coin and all(math.isfinite(v) and v > 0 for v in (coin.usd, coin.local)):
+            if coin and coin.untimed is None and all(math.isfinite(v) and v > 0 for v in (coin.usd, coin.local)):
                 return Quote(coin.local / coin.usd, coin.ts), None
-        return None, f"CoinGecko gave no usable usd/{self.currency.lower()} price for {' or '.join(FX_IDS)}"
+        return None, (f"CoinGecko gave no usable, timed usd/{self.currency.lower()} price for "
+                      f"{' or '.join(FX_IDS)}")
 
     def close(self) -> None:
         self.session.close()

@@ -1,6 +1,9 @@
-"""Drawdown of futures NAV (`nav_total`) from its running peak.
+"""Drawdown of futures NAV (`nav_total`) from its running peak, adjusted for transfers.
 
-AUM is telemetry and never enters this: drawdown is of the trading account only.
+AUM is telemetry and never enters this: drawdown is of the trading account only. Money
+transferred into or out of the accounts moves `nav_total` without a gain or a loss, so the
+peak moves with it: the ledger keeps Σ of every TRANSFER in USD (`hedge:ledger:transfers_usd`)
+and each change of that total shifts the peak by the same amount (a withdrawal is not a loss).
 """
 
 from __future__ import annotations
@@ -47,3 +50,12 @@ def drawdown_state(dd_pct: float, thresholds: DrawdownThresholds) -> str:
     if dd_pct >= thresholds.warning:
         return WARNING
     return NORMAL
+
+
+def shift_peak_for_transfers(peak: float | None, seen: float | None, total: float | None) -> float | None:
+    """The peak after the transfers since the total was last `seen` (never seen: 0, the ledger's total
+    starts with the fund). An unknown total changes nothing; without a peak there is nothing to shift
+    (a fresh peak is set at today's NAV, and the total then seen is its baseline)."""
+    if peak is None or total is None:
+        return peak
+    return peak + (total - (seen or 0.0))

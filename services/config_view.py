@@ -1,0 +1,52 @@
+"""`navstream config`: the effective settings as the services would read them, secrets redacted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.logs import REDACTED
+from shared.redis_url import secrets_dir
+from shared.settings import Settings
+
+
+def effective_settings(settings: Settings) -> dict[str, Any]:
+    """Every setting by its environment variable name, plus what each mode derives from them.
+
+    A secret is "***" when set and null when not; a password inside REDIS_URL is "***" too.
+    """
+    out: dict[str, Any] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        field_is_secret = name in ("binance_api_key", "binance_api_secret", "redis_password")
+        if field_is_secret:
+            value = REDACTED if value else None
+        elif isinstance(value, list):
+            value = sorted(value)
+        out[name.upper()] = value
+    out["REDIS_URL"] = _redact_url(settings.redis_url) if settings.redis_url else None
+    out["(secrets dir)"] = secrets_dir()
+    out["(effective redis)"] = settings.redacted_redis_url() if settings.redis_url else None
+    out["(futures base url)"] = settings.futures_base_url
+    out["(spot base url)"] = settings.spot_base_url
+    out["(coingecko base url)"] = settings.coingecko_base_url
+    return out
+
+
+def _redact_url(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1) if "://" in url else ("redis", url)
+    return f"{scheme}://{REDACTED}@{rest.split('@', 1)[1]}"
+
+
+def render_settings(settings: Settings, *, as_json: bool = False) -> str:
+    doc = effective_settings(settings)
+    if as_json:
+        text = json.dumps(doc, indent=2, sort_keys=False)
+    else:
+        text = "\n".join(f"{k}={'' if v is None else (json.dumps(v) if isinstance(v, dict | list) else v)}"
+                         for k, v in doc.items())
+    # belt and braces: no secret value survives anywhere in the output, whatever a field was called
+    for secret in sorted(set(settings.secret_values()), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
