@@ -6,7 +6,6 @@ in CI (CI=true), where a missing browser is a failure, not a silent skip.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,29 +16,8 @@ import requests
 
 from tests.support import ServiceProcess, eventually, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 1000}
-
-
-def require_chromium() -> None:
-    if os.path.exists(CHROMIUM):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} missing in CI: apt-get install -y chromium")
-    pytest.skip("chromium not installed: apt-get install -y chromium")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright  # only when a browser test runs
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+# The `browser` fixture (one Chromium per session) is in tests/conftest.py: the compose test uses it too.
 
 
 @dataclass

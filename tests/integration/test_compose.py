@@ -144,26 +144,21 @@ def test_snapshots_move_in_redis_and_in_nav_json(stack):
                                                                 "offexchange_holdings.json").read_text()))
 
 
-def test_dashboard_answers_on_the_published_port_and_the_overview_renders(stack):
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
-
+def test_dashboard_answers_on_the_published_port_and_the_overview_renders(stack, browser):
     base = f"http://127.0.0.1:{stack.env['DASH_PUBLISH_PORT']}"
     page = requests.get(base + "/", timeout=10)
     assert page.status_code == 200 and "navstream" in page.text
     assert page.headers.get("Server", "").startswith("navstream"), "served by waitress, not Werkzeug's dev server"
     css = requests.get(base + "/_navstream/bootstrap.min.css", timeout=10)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css") and len(css.content) > 100_000
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tab = browser.new_page()
+    tab = browser.new_page()
+    try:
         tab.goto(base + "/")
         tab.wait_for_function("() => (document.querySelector('#overview-nav-value') || {}).innerText"
                               "?.startsWith('$')", timeout=30_000)
         assert not tab.inner_text("#overview-status-pipeline").startswith("stale")
-        browser.close()
+    finally:
+        tab.close()
 
 
 def test_secrets_never_show_in_docker_inspect(stack):

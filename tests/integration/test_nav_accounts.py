@@ -99,7 +99,8 @@ def test_an_account_without_a_key_makes_the_snapshot_partial_and_names_it(r, acc
 
 
 def test_transfers_recorded_and_unrecorded_within_one_poll(r, env, services):
-    env = dict(env, MARKETSIM_FUNDING_INTERVAL_S="0")   # exact wallet figures: no funding in between
+    # exact wallet figures: no funding and no fills (their commissions) in between
+    env = dict(env, MARKETSIM_FUNDING_INTERVAL_S="0", MARKETSIM_FILL_INTERVAL_S="0")
     services("marketsim", env)
     accounts_env = dict(env, PRICE_INTERVAL_S="0.2", ACCOUNT_INTERVAL_S="0.5", SOURCE_TIMEOUT_S="1",
                         MARKETSIM_FILL_INTERVAL_S="0", ACCOUNTS_FILE=str(ROOT / "config" / "accounts.json"))
