@@ -30,7 +30,14 @@ from services.ledger.config import LedgerSettings, load_ledger_settings
 from services.ledger.db import DatabaseUnavailable, open_database, upgrade
 from services.ledger.schema import flows, nav_history, strikes
 from services.ledger.strike import due_label, parse_label
-from services.ledger.strikes import StrikeRefused, approve_strike, propose_strike, reasons_of, verify
+from services.ledger.strikes import (
+    StrikeRefused,
+    approve_strike,
+    propose_due_strikes,
+    propose_strike,
+    reasons_of,
+    verify,
+)
 from services.ledger.units import FlowRefused, parse_amount
 
 RECENT_ENTRIES = 300
@@ -200,17 +207,25 @@ def _label(raw: str) -> str:
 
 
 def _strike_run(args: argparse.Namespace) -> int:
+    """Strike now from the newest usable snapshot: DATE, or every strike due and not made yet (days
+    missed while down included), or else today's again (a held strike gets new inputs)."""
     docs = [d for d in _recent_snapshots() if record.valuation_of(d) is not None]
     if not docs:
         raise StrikeRefused("no usable snapshot on hedge:nav to strike from (is `navstream up` running?)")
+    now = time.time()
     with _database() as (cfg, engine), engine.begin() as conn:
-        label = _label(args.date) if args.date else due_label(time.time(), cfg.strike_time, cfg.strike_every_s)
-        row = propose_strike(conn, cfg, label, docs[-1])
-    print(f"strike {label}: {row['state']}, unit price {row['unit_price']:.9f}, aum {row['aum_total']:,.2f}"
-          + (f", hash {row['hash']}" if row["hash"] else ""))
-    for reason in orjson.loads(row["reasons"]):
-        print(f"    held: {reason}")
-    return 0 if row["state"] == "locked" else 1
+        rows = [] if args.date else propose_due_strikes(conn, cfg, docs, now, limit=10_000)
+        if not rows:
+            label = _label(args.date) if args.date else due_label(now, cfg.strike_time, cfg.strike_every_s)
+            rows = [propose_strike(conn, cfg, label, docs[-1], now)]
+    for row in rows:
+        late = " (late)" if row["late"] else ""
+        hashed = f", hash {row['hash']}" if row["hash"] else ""
+        print(f"strike {row['strike_date']}: {row['state']}{late}, unit price {row['unit_price']:.9f}, "
+              f"aum {row['aum_total']:,.2f}{hashed}")
+        for reason in orjson.loads(row["reasons"]):
+            print(f"    held: {reason}")
+    return 0 if all(row["state"] == "locked" for row in rows) else 1
 
 
 # --- ledger --------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ from services.ledger import record, store
 from services.ledger.config import LedgerSettings
 from services.ledger.db import DatabaseUnavailable, open_database, upgrade
 from services.ledger.perfstate import publish_performance
-from services.ledger.strike import due_label, due_ts
-from services.ledger.strikes import StrikeRefused, propose_strike
+from services.ledger.strike import due_label
+from services.ledger.strikes import BACKFILL_PER_CALL, StrikeRefused, propose_due_strikes
 
 RECENT_SNAPSHOTS = 600
 
@@ -88,7 +88,7 @@ class LedgerLoop:
             self.retry = None
             self._test_pause(batch.size)
             self._ack(batch)
-        self._maybe_strike(time.time())
+        self._maybe_strike(time.time(), self._strike_candidates(batch))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -260,26 +260,33 @@ class LedgerLoop:
             self.ctx.stop.wait(self.cfg.test_pause_before_ack_s)
 
     # --- strikes ----------------------------------------------------------------------
-    def _maybe_strike(self, now: float) -> None:
-        label = due_label(now, self.cfg.strike_time, self.cfg.strike_every_s)
-        if label == self.strike_checked or self.latest is None:
+    def _strike_candidates(self, batch: Batch) -> list[dict[str, Any]]:
+        """The usable snapshots a due strike may be valued from: the batch's, else the newest."""
+        docs = [doc for _, doc in batch.snapshots if record.valuation_of(doc) is not None]
+        return docs or ([self.latest] if self.latest is not None else [])
+
+    def _maybe_strike(self, now: float, candidates: list[dict[str, Any]]) -> None:
+        """Propose what is due by the snapshots' time: once per due label, again while a backlog remains."""
+        if not candidates:
+            return
+        label = due_label(min(now, candidates[-1]["ts"]), self.cfg.strike_time, self.cfg.strike_every_s)
+        if label == self.strike_checked:
             return
         try:
             with self.engine.begin() as conn:
-                fund = store.get_fund(conn, self.cfg.fund_id)
-                if fund is None or fund["inception_ts"] > due_ts(label, self.cfg.strike_time):
-                    self.strike_checked = label      # the fund did not exist yet at that strike time
-                    return
-                if store.get_strike(conn, self.cfg.fund_id, label) is None:
-                    row = propose_strike(conn, self.cfg, label, self.latest, now)
-                    self._strike_proposed(row)
+                rows = propose_due_strikes(conn, self.cfg, candidates, now)
         except StrikeRefused as exc:
             self.log.warning("%s", exc)
             return
         except DatabaseUnavailable as exc:
             self._db_failed(exc, "proposing the strike when it answers")
             return
-        self.strike_checked = label
+        for row in rows:
+            self._strike_proposed(row)
+        if rows:
+            self._publish_performance()
+        if len(rows) < BACKFILL_PER_CALL:
+            self.strike_checked = label
 
     def _strike_proposed(self, row: dict[str, Any]) -> None:
         late = " (late: missed while the ledger was down)" if row["late"] else ""
@@ -291,7 +298,6 @@ class LedgerLoop:
                              row["strike_date"], late, "; ".join(_loads(row["reasons"])), row["strike_date"])
         self.hb.count("strikes_proposed")
         self.hb.gauges["last_strike"] = {"date": row["strike_date"], "state": row["state"]}
-        self._publish_performance()
 
 
 def _loads(raw: str) -> list[str]:

@@ -22,6 +22,7 @@ from shared.contracts.vocabulary import UNCOUNTED_SOURCES, USD_PAR_ASSET
 from services.ledger import store
 from services.ledger.config import LedgerSettings
 from services.ledger.schema import flows, income, nav_history
+from services.ledger.strike import iso_utc
 from services.ledger.store import EXTERNAL, INTERNAL, MINUTE, UNCLASSIFIED
 from services.ledger.units import FlowRefused, Pricing, flow_units, inception_units, unit_price
 
@@ -150,11 +151,6 @@ def record_operator_flow(conn: Connection, cfg: LedgerSettings, *, amount_usd: f
     store.insert_ignoring_duplicates(conn, flows, [row])
     apply_units(conn, cfg, at, units)
     return row
-
-
-def iso_utc(ts: float) -> str:
-    """`ts` as 2026-12-02T00:00:00Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 # --- income and transfers --------------------------------------------------------------------

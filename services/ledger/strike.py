@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
@@ -44,12 +44,45 @@ def due_label(now: float, strike_time: dtime, every_s: float = 0.0) -> str:
     """The label of the latest strike due at `now`: the UTC date whose STRIKE_TIME_UTC has passed,
     or (every_s > 0, for soak tests and demos) the start of the current period, to the second."""
     if every_s > 0:
-        start = math.floor(now / every_s) * every_s
-        return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return _period_label(math.floor(now / every_s) * every_s)
     d = datetime.fromtimestamp(now, UTC)
     if d.time() < strike_time:
         d -= timedelta(days=1)
     return d.date().isoformat()
+
+
+def _period_label(start: float) -> str:
+    return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def iso_utc(ts: float) -> str:
+    """`ts` as 2026-12-02T00:00:00Z."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_due_after(ts: float, strike_time: dtime, every_s: float = 0.0) -> str:
+    """The label of the first strike that falls due strictly after `ts`."""
+    if every_s > 0:
+        return _period_label(math.floor(ts / every_s) * every_s + every_s)
+    return (date.fromisoformat(due_label(ts, strike_time)) + timedelta(days=1)).isoformat()
+
+
+def labels_due(after_ts: float | None, inception_ts: float, now: float, strike_time: dtime, *,
+               every_s: float = 0.0, limit: int = 1000) -> list[str]:
+    """The strikes due by `now` that are not made yet, oldest first, at most `limit`: those after
+    the newest strike (due at `after_ts`), or, for a fund with none, from the first due at or after
+    its inception. A day missed while the system was down is in the list: it gets its strike too."""
+    if after_ts is not None:
+        label = next_due_after(after_ts, strike_time, every_s)
+    else:
+        label = due_label(inception_ts, strike_time, every_s)
+        if due_ts(label, strike_time) < inception_ts:
+            label = next_due_after(inception_ts, strike_time, every_s)
+    out: list[str] = []
+    while len(out) < limit and due_ts(label, strike_time) <= now:
+        out.append(label)
+        label = next_due_after(due_ts(label, strike_time), strike_time, every_s)
+    return out
 
 
 def due_ts(label: str, strike_time: dtime) -> float:
@@ -92,11 +125,13 @@ class GateContext:
     prev_unit_price: float | None = None
     prev_state: str | None = None
     unclassified_flows: tuple[int, ...] = ()
+    due_ts: float | None = None        # when this strike fell due
+    next_due_ts: float | None = None   # when the strike after it fell (or falls) due
 
 
 def strike_gates(ctx: GateContext, limits: GateLimits) -> list[str]:
     """Why the strike must be held for approval; [] means it may lock."""
-    return [*_chain_gate(ctx), *_move_gate(ctx, limits), *_snapshot_gates(ctx.snapshot),
+    return [*_chain_gate(ctx), *_missed_gate(ctx), *_move_gate(ctx, limits), *_snapshot_gates(ctx.snapshot),
             *_fallback_gate(ctx.snapshot, limits), *_age_gates(ctx.snapshot, limits), *_flow_gate(ctx)]
 
 
@@ -104,6 +139,17 @@ def _chain_gate(ctx: GateContext) -> list[str]:
     if ctx.prev_state is not None and ctx.prev_state != LOCKED:
         return [f"previous strike {ctx.prev_label} is {ctx.prev_state}: approve it first"]
     return []
+
+
+def _missed_gate(ctx: GateContext) -> list[str]:
+    """A valuation taken after the next strike fell due cannot stand for this one unseen: the
+    system was down over its due time (a day missed entirely)."""
+    ts = ctx.snapshot.get("ts")
+    if ctx.next_due_ts is None or ctx.due_ts is None or not isinstance(ts, (int, float)) or ts < ctx.next_due_ts:
+        return []
+    return [f"missed: the system was down when it fell due ({iso_utc(ctx.due_ts)}); valued at {iso_utc(ts)}, "
+            f"after the next strike fell due ({iso_utc(ctx.next_due_ts)}): approve it with a note saying why "
+            "this NAV stands for that day"]
 
 
 def _move_gate(ctx: GateContext, limits: GateLimits) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -15,7 +15,7 @@ from shared.errors import NavstreamError
 
 from services.ledger import store
 from services.ledger.config import LedgerSettings
-from services.ledger.record import Valuation, history_row, iso_utc, valuation_of
+from services.ledger.record import Valuation, history_row, valuation_of
 from services.ledger.schema import nav_history, strikes
 from services.ledger.store import STRIKE
 from services.ledger.strike import (
@@ -26,12 +26,19 @@ from services.ledger.strike import (
     GateLimits,
     canonical_json,
     due_ts,
+    iso_utc,
+    labels_due,
+    next_due_after,
     strike_gates,
     strike_hash,
     strike_inputs,
     verify_chain,
 )
 from services.ledger.units import unit_price
+
+
+BACKFILL_PER_CALL = 100
+"""Missed strikes proposed in one transaction; the loop proposes the rest on its next turns."""
 
 
 class StrikeRefused(NavstreamError):
@@ -62,6 +69,10 @@ def propose_strike(conn: Connection, cfg: LedgerSettings, label: str, snapshot: 
     if newest is not None and newest["strike_date"] > label:
         raise StrikeRefused(f"strike {label}: strike {newest['strike_date']} exists already; strikes are made "
                             "in date order, each chained to the one before")
+    fund = store.get_fund(conn, cfg.fund_id)
+    if fund is not None and due_ts(label, cfg.strike_time) < fund["inception_ts"]:
+        raise StrikeRefused(f"strike {label} fell due before the fund's inception "
+                            f"({iso_utc(fund['inception_ts'])}): there is nothing to strike")
     row = _strike_row(conn, cfg, label, snapshot, val=val, now=now)
     if existing is not None:
         conn.execute(sa.update(strikes).where(strikes.c.id == existing["id"]).values(**row))
@@ -69,6 +80,30 @@ def propose_strike(conn: Connection, cfg: LedgerSettings, label: str, snapshot: 
         conn.execute(sa.insert(strikes).values(**row))
     _history_row(conn, cfg, label, val, row["units"])
     return row
+
+
+def propose_due_strikes(conn: Connection, cfg: LedgerSettings, snapshots: Sequence[Mapping[str, Any]],
+                        now: float, limit: int = BACKFILL_PER_CALL) -> list[dict[str, Any]]:
+    """Propose every strike due and not made yet, oldest first (at most `limit`), each valued from
+    the first of `snapshots` (usable ones, in time order) taken at or after its due time: a strike
+    waits for a valuation of its own time, so a backlog replayed from hedge:nav strikes each day
+    from that day's snapshot, and a day the whole system missed is valued from the first snapshot
+    after it (late, and held by the missed gate when that came after the next one fell due).
+    [] when none is due or the fund has no inception."""
+    fund = store.get_fund(conn, cfg.fund_id) if snapshots and store.lock_fund(conn, cfg.fund_id) else None
+    if fund is None:
+        return []
+    newest = store.last_strike(conn, cfg.fund_id)
+    after = due_ts(newest["strike_date"], cfg.strike_time) if newest else None
+    horizon = min(now, float(snapshots[-1]["ts"]))
+    labels = labels_due(after, fund["inception_ts"], horizon, cfg.strike_time, every_s=cfg.strike_every_s,
+                        limit=limit)
+    return [propose_strike(conn, cfg, label, _first_at_or_after(snapshots, due_ts(label, cfg.strike_time)), now)
+            for label in labels]
+
+
+def _first_at_or_after(snapshots: Sequence[Mapping[str, Any]], ts: float) -> Mapping[str, Any]:
+    return next((doc for doc in snapshots if doc["ts"] >= ts), snapshots[-1])
 
 
 def _strike_row(conn: Connection, cfg: LedgerSettings, label: str, snapshot: Mapping[str, Any], *,
@@ -82,7 +117,10 @@ def _strike_row(conn: Connection, cfg: LedgerSettings, label: str, snapshot: Map
     ctx = GateContext(snapshot=snapshot, unit_price=price, prev_label=prev["strike_date"] if prev else None,
                       prev_unit_price=prev["unit_price"] if prev else None,
                       prev_state=prev["state"] if prev else None,
-                      unclassified_flows=store.unclassified_flow_ids(conn, cfg.fund_id))
+                      unclassified_flows=store.unclassified_flow_ids(conn, cfg.fund_id),
+                      due_ts=due_ts(label, cfg.strike_time),
+                      next_due_ts=due_ts(next_due_after(due_ts(label, cfg.strike_time), cfg.strike_time,
+                                                        cfg.strike_every_s), cfg.strike_time))
     reasons = strike_gates(ctx, gate_limits(cfg))
     row: dict[str, Any] = {
         "fund_id": cfg.fund_id, "strike_date": label, "state": HELD, "ts": val.ts, "nav_total": val.nav_total,

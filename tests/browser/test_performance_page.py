@@ -28,7 +28,10 @@ def plot_points(tab, graph_id: str) -> int:
 def test_performance_page_shows_the_record_and_survives_a_redis_wipe(r, env, services, dashboard, dash_page,
                                                                       tmp_path):
     url = f"sqlite:///{tmp_path / 'record.sqlite3'}"
-    lenv = ledger_env(env, url, LEDGER_HISTORY_INTERVAL_S="3600")
+    # strikes fall due 12 hours ago each day: the ledger strikes every day of the replayed history from
+    # that day's snapshot, and alice's subscription (10 hours ago) comes after the newest strike
+    strike_time = time.strftime("%H:%M", time.gmtime(time.time() - 12 * 3600))
+    lenv = ledger_env(env, url, LEDGER_HISTORY_INTERVAL_S="3600", STRIKE_TIME_UTC=strike_time)
     start = (time.time() // 3600) * 3600 - HOURS * 3600
     pipe = r.pipeline(transaction=False)
     for i in range(HOURS):   # a gently rising fund with dips; alice's 25,000 USD arrives 9 hours before the end
@@ -44,7 +47,7 @@ def test_performance_page_shows_the_record_and_survives_a_redis_wipe(r, env, ser
                     "--at", str(start + (HOURS - 10) * 3600 + 10))
     assert sub.returncode == 0, sub.stderr
     eventually(lambda: "locked" in navstream(lenv, "strike", "list").stdout, timeout=30,
-               message="the ledger to lock today's strike")
+               message="the ledger to lock the history's strikes")
 
     dash = dashboard(DATABASE_URL=url)
     tab = dash_page(dash.base_url)

@@ -13,7 +13,7 @@ from services.ledger import record, store
 from services.ledger.config import LedgerSettings
 from services.ledger.db import head_revision, open_database, upgrade
 from services.ledger.schema import flows, nav_history, strikes
-from services.ledger.strikes import StrikeRefused, approve_strike, propose_strike, verify
+from services.ledger.strikes import StrikeRefused, approve_strike, propose_due_strikes, propose_strike, verify
 from services.ledger.units import FlowRefused
 
 from tests.ledger_support import snapshot, transfer
@@ -161,6 +161,52 @@ def test_a_strike_locks_on_a_quiet_day_and_chains(engine, cfg):
         propose_strike(conn, cfg, "2025-12-09", snapshot(6, T0 + 90_001, 99_000.0), now=T0 + 90_002)
     with engine.connect() as conn:
         assert verify(conn, cfg) == (2, None)
+
+
+def test_a_replayed_backlog_strikes_each_day_from_its_own_snapshot(engine, cfg):
+    record_snapshot(engine, cfg, snapshot(1, T0 - 3600, 98_000.0))
+    backlog = [snapshot(2 + h, T0 + h * 3600 + 5, 98_000.0 + 10 * h) for h in range(3 * 24)]  # hourly, 3 days
+    with engine.begin() as conn:
+        first_half = propose_due_strikes(conn, cfg, backlog[:30], T0 + 3 * 86_400)
+        rest = propose_due_strikes(conn, cfg, backlog[30:], T0 + 3 * 86_400)
+    made = first_half + rest
+    assert [s["strike_date"] for s in made] == ["2025-12-02", "2025-12-03", "2025-12-04"]
+    assert [s["ts"] for s in made] == [T0 + 5, T0 + 86_405, T0 + 2 * 86_400 + 5]   # the 00:00:05 snapshot of each day
+    assert all(s["state"] == "locked" and s["late"] for s in made), [json.loads(s["reasons"]) for s in made]
+    with engine.connect() as conn:
+        assert verify(conn, cfg) == (3, None)
+
+
+def test_a_day_that_fell_due_before_inception_has_no_strike(engine, cfg):
+    record_snapshot(engine, cfg, snapshot(1, T0 + 3600, 98_000.0))          # incepted 01:00 on Dec 2
+    with pytest.raises(StrikeRefused, match="fell due before the fund's inception"), engine.begin() as conn:
+        propose_strike(conn, cfg, "2025-12-02", snapshot(2, T0 + 3700, 98_000.0), now=T0 + 3800)
+    with engine.begin() as conn:
+        assert propose_due_strikes(conn, cfg, [snapshot(2, T0 + 3700, 98_000.0)], T0 + 3800) == []
+        assert [s["strike_date"] for s in propose_due_strikes(conn, cfg, [snapshot(3, T0 + 86_410, 98_000.0)],
+                                                                T0 + 86_420)] == ["2025-12-03"]
+
+
+def test_days_missed_while_down_get_their_strikes_held_as_missed_and_approval_chains_them(engine, cfg):
+    record_snapshot(engine, cfg, snapshot(1, T0 - 3600, 98_000.0))
+    with engine.begin() as conn:
+        assert [s["state"] for s in propose_due_strikes(conn, cfg, [snapshot(2, T0 + 5, 98_000.0)], T0 + 6)] == [
+            "locked"]
+        assert propose_due_strikes(conn, cfg, [snapshot(2, T0 + 5, 98_000.0)], T0 + 7) == []   # nothing new due
+    back = T0 + 3 * 86_400 + 600          # down from Dec 2 until 2025-12-05T00:10Z
+    with engine.begin() as conn:
+        rows = propose_due_strikes(conn, cfg, [snapshot(3, back - 5, 98_100.0)], back)
+    assert [(s["strike_date"], s["state"], s["late"]) for s in rows] == [
+        ("2025-12-03", "held", True), ("2025-12-04", "held", True), ("2025-12-05", "held", False)]
+    assert json.loads(rows[0]["reasons"])[0].startswith("missed: the system was down when it fell due")
+    assert json.loads(rows[2]["reasons"]) == ["previous strike 2025-12-04 is held: approve it first"]
+    with engine.begin() as conn:
+        for label in ("2025-12-03", "2025-12-04", "2025-12-05"):
+            approve_strike(conn, cfg, label, "valued on the morning of Dec 5; nothing moved", by="ops")
+    with engine.connect() as conn:
+        assert verify(conn, cfg) == (4, None)
+        assert [s["strike_date"] for s in store.list_strikes(conn, cfg.fund_id)] == [
+            "2025-12-02", "2025-12-03", "2025-12-04", "2025-12-05"]
 
 
 def test_a_30_percent_jump_holds_the_strike_and_approval_locks_it_with_the_note(engine, cfg):

@@ -112,42 +112,76 @@ def test_flows_on_the_running_system_never_move_the_unit_price(system, r):
     assert perf["units"] is not None and perf["twr"]["itd"] is not None
 
 
-def test_strikes_lock_hold_on_a_30_percent_jump_approve_and_verify(system, r):
-    eventually(lambda: rows(system), timeout=60, message="the first history row")
-    quiet = navstream(system.env, "strike", "run", "--date", "2026-01-01", cwd=system.workdir)
-    assert quiet.returncode == 0 and "locked" in quiet.stdout, quiet.stdout + quiet.stderr
+STRIKE_EVERY_S = 4
 
-    # a 30 % jump of the fund's value before the strike: the operator's manual NAV (`navstream nav set`)
+
+@pytest.fixture
+def striking(redis_server, tmp_path: Path):
+    """The running system with the ledger striking by itself every STRIKE_EVERY_S seconds."""
+    up = NavstreamUp(redis_server.url, tmp_path, PRICE_INTERVAL_S=0.5, ACCOUNT_INTERVAL_S=1,
+                     DATABASE_URL=f"sqlite:///{tmp_path / 'record.sqlite3'}", LEDGER_HISTORY_INTERVAL_S=1,
+                     LEDGER_STRIKE_EVERY_S=STRIKE_EVERY_S).start()
+    up.engine = sa.create_engine(up.env["DATABASE_URL"])
+    yield up
+    up.stop()
+    up.engine.dispose()
+
+
+def strikes_made(system) -> list[dict]:
+    with system.engine.connect() as conn:
+        return [dict(s) for s in conn.execute(sa.select(strikes).order_by(strikes.c.strike_date)).mappings()]
+
+
+def test_strikes_lock_hold_on_a_30_percent_jump_approve_and_verify(striking, r):
+    system = striking
+    # a quiet period: the ledger proposes the strike at its due time and locks it by itself
+    quiet = eventually(lambda: next((s for s in strikes_made(system) if s["state"] == "locked"), None),
+                       timeout=60, message="a strike locked by the ledger")
+    assert quiet["approved_by"] == "ledger" and not quiet["late"] and len(quiet["hash"]) == 64
+
+    # a 30 % jump of the fund's value before the next strike: the operator's manual NAV (`navstream nav set`)
     # adds 30 % of AUM to the futures NAV (marketsim has no price-jump fault; this moves the same figures)
     live = snapshots(r, 1)[-1]
     jumped_nav = live["nav_total"] + 0.3 * live["aum"]["total"]
     assert navstream(system.env, "nav", "set", repr(jumped_nav), cwd=system.workdir).returncode == 0
     eventually(lambda: snapshots(r, 1)[-1]["source"] == "manual", timeout=20, message="manual snapshots")
-    held = navstream(system.env, "strike", "run", "--date", "2026-01-02", cwd=system.workdir)
-    assert held.returncode == 1, held.stdout + held.stderr
-    assert "held" in held.stdout and "unit price moved +" in held.stdout and "STRIKE_MAX_MOVE" in held.stdout
-    moved = float(held.stdout.split("unit price moved +")[1].split("%")[0])
-    assert 29.0 < moved < 31.0, held.stdout
-    assert "snapshot source is 'manual'" in held.stdout
+    held = eventually(lambda: next((s for s in strikes_made(system) if "unit price moved +" in s["reasons"]), None),
+                      timeout=30, message="the next strike, held for the jump")
+    label = held["strike_date"]
+    reasons = json.loads(held["reasons"])
+    assert held["state"] == "held" and held["hash"] is None
+    moved = next(float(g.split("unit price moved +")[1].split("%")[0]) for g in reasons if "unit price moved" in g)
+    assert 29.0 < moved < 31.0 and any("STRIKE_MAX_MOVE" in g for g in reasons), reasons
+    assert any("snapshot source is 'manual'" in g for g in reasons), reasons
     listing = navstream(system.env, "strike", "list", cwd=system.workdir).stdout
-    assert "2026-01-02  held" in listing
-    ok = navstream(system.env, "strike", "approve", "2026-01-02", "--note", "marks checked on Binance", "--by",
+    assert f"{label}  held" in listing and "unit price moved +" in listing
+
+    # `strike run` proposes the one due now: the held one again with fresh inputs, or the next, held on the chain
+    forced = navstream(system.env, "strike", "run", cwd=system.workdir)
+    assert forced.returncode == 1 and ": held" in forced.stdout, forced.stdout + forced.stderr
+    assert "unit price moved +" in forced.stdout or "is held: approve it first" in forced.stdout, forced.stdout
+    ok = navstream(system.env, "strike", "approve", label, "--note", "marks checked on Binance", "--by",
                    "ops", cwd=system.workdir)
     assert ok.returncode == 0, ok.stderr
     listing = navstream(system.env, "strike", "list", cwd=system.workdir).stdout
-    assert "2026-01-02  locked" in listing and "note (ops): marks checked on Binance" in listing
+    assert f"{label}  locked" in listing and "note (ops): marks checked on Binance" in listing
+    locked = [s for s in strikes_made(system) if s["state"] == "locked"]
+    assert locked[-1]["strike_date"] == label
     verified = navstream(system.env, "ledger", "verify", cwd=system.workdir)
-    assert verified.returncode == 0 and "2 locked strike(s) checked" in verified.stdout, verified.stdout
+    assert verified.returncode == 0 and f"{len(locked)} locked strike(s) checked" in verified.stdout, verified.stdout
 
+    first = quiet["strike_date"]
     with system.engine.begin() as conn:     # one byte of a locked strike's stored inputs
-        raw = conn.execute(sa.select(strikes.c.inputs).where(strikes.c.strike_date == "2026-01-01")).scalar_one()
+        raw = conn.execute(sa.select(strikes.c.inputs).where(strikes.c.strike_date == first)).scalar_one()
         i = raw.index('"seq":') + 6
         edited = raw[:i] + ("1" if raw[i] != "1" else "2") + raw[i + 1:]
-        conn.execute(sa.update(strikes).where(strikes.c.strike_date == "2026-01-01").values(inputs=edited))
+        conn.execute(sa.update(strikes).where(strikes.c.strike_date == first).values(inputs=edited))
     broken = navstream(system.env, "ledger", "verify", cwd=system.workdir)
-    assert broken.returncode == 1 and "strike 2026-01-01" in broken.stdout, broken.stdout
+    assert broken.returncode == 1 and f"strike {first}" in broken.stdout, broken.stdout
 
+    before = len(strikes_made(system))     # the ledger goes on striking meanwhile
     export = navstream(system.env, "ledger", "export", "--format", "csv", "--out", str(system.workdir / "ex"),
                        cwd=system.workdir)
     assert export.returncode == 0
-    assert (system.workdir / "ex" / "strikes.csv").read_text().count("\n") == 3   # header + 2 strikes
+    written = (system.workdir / "ex" / "strikes.csv").read_text().count("\n") - 1   # less the header
+    assert before <= written <= len(strikes_made(system)), (before, written)
