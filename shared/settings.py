@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # SecretStr fields already print as '**********'; the Redis URL may carry a password too.
         for name, value in super().__repr_args__():
-            yield name, (redact_redis_url(value) if name == "redis_url" and value else value)
+            yield name, (redact_url(value) if name == "redis_url" and value else value)
 
     @property
     def keys(self) -> Keys:
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
         return out
 
     def redacted_redis_url(self) -> str:
-        return redact_redis_url(self.effective_redis_url)
+        return redact_url(self.effective_redis_url)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -230,8 +230,8 @@ def redis_url_secrets(url: str) -> list[str]:
     return out
 
 
-def redact_redis_url(url: str) -> str:
-    """`url` with its userinfo and any `password=` parameter replaced by ***."""
+def redact_url(url: str) -> str:
+    """`url` (Redis or database) with its userinfo and any `password=` parameter replaced by ***."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:

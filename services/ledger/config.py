@@ -8,11 +8,12 @@ knobs carry `LEDGER_`.
 from __future__ import annotations
 
 from datetime import time as dtime
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import load_env_settings
+from shared.settings import load_env_settings, redact_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/navstream.sqlite3"
 
@@ -60,6 +61,11 @@ class LedgerSettings(BaseSettings):
     def redacted_database_url(self) -> str:
         return redact_url(self.database_url)
 
+    def secret_values(self) -> list[str]:
+        """The database password, for redaction ([] when the URL has none)."""
+        password = urlsplit(self.database_url).password
+        return [unquote(password), password] if password else []
+
 
 def parse_strike_time(raw: str) -> dtime:
     """`HH:MM` (UTC) as a time; ValueError naming the value otherwise."""
@@ -68,16 +74,6 @@ def parse_strike_time(raw: str) -> dtime:
         return dtime(int(hh), int(mm))
     except ValueError:
         raise ValueError(f"{raw!r} is not a time HH:MM (UTC)") from None
-
-
-def redact_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    userinfo, host = rest.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
 
 
 def load_ledger_settings() -> LedgerSettings:

@@ -24,6 +24,7 @@ from shared.contracts.income import IncomeRecord, decode_income
 from shared.contracts.nav import decode_nav_entry
 from shared.errors import ContractError
 from shared.keys import GROUP_LEDGER
+from shared.logs import add_secrets
 from shared.metrics import ERRORS, LEDGER_ROWS, STRIKE_HELD, UNIT_PRICE, set_gauge
 from shared.redis_io import Entry, GroupReader
 from shared.service import ServiceContext
@@ -58,6 +59,7 @@ class LedgerLoop:
         self.keys = ctx.keys
         self.log = ctx.log
         self.hb = ctx.heartbeat
+        add_secrets(cfg.secret_values())          # a driver message never shows the database password
         self.engine = open_database(cfg.database_url)
         self.reader = GroupReader(ctx.r, [self.keys.income, self.keys.nav], GROUP_LEDGER, cfg.consumer,
                                   count=cfg.batch_size, claim_idle_ms=cfg.claim_idle_ms)

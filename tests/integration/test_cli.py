@@ -157,3 +157,17 @@ def test_secrets_come_from_the_secrets_folder(tmp_path):
     (folder / "binance_api_key").write_text("from-a-file-123")
     doc = json.loads(navstream("config", "--json", cwd=tmp_path, SECRETS_DIR=str(folder)).stdout)
     assert doc["BINANCE_API_KEY"] == "***" and doc["(secrets dir)"] == str(folder)
+
+
+def test_config_prints_the_ledger_settings_with_the_database_password_redacted(tmp_path):
+    env = {"DATABASE_URL": "postgresql+psycopg://fund:db%2Fpass-789@pg.internal:5433/record",
+           "LEDGER_STRIKE_EVERY_S": "300", "STRIKE_TIME_UTC": "06:30"}
+    text = navstream("config", cwd=tmp_path, **env)
+    assert text.returncode == 0, text.stderr
+    lines = dict(line.split("=", 1) for line in text.stdout.splitlines())
+    assert lines["DATABASE_URL"] == "postgresql+psycopg://***@pg.internal:5433/record"
+    assert lines["LEDGER_STRIKE_EVERY_S"] == "300.0" and lines["STRIKE_TIME_UTC"] == "06:30"
+    assert lines["FUND_ID"] == "main" and lines["LEDGER_BATCH_SIZE"] == "500"
+    assert "db%2Fpass-789" not in text.stdout and "db/pass-789" not in text.stdout
+    bad = navstream("config", cwd=tmp_path, STRIKE_TIME_UTC="25:99")
+    assert bad.returncode != 0 and "STRIKE_TIME_UTC" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

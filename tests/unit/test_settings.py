@@ -11,7 +11,7 @@ import pytest
 from services.harness import ROOT
 from shared.errors import ConfigError
 from shared.logs import RedactingFilter
-from shared.settings import Settings, load_settings, redact_redis_url
+from shared.settings import Settings, load_settings, redact_url
 
 PASSWORD = "hunter2-very-secret"
 
@@ -69,7 +69,7 @@ def test_repr_and_the_redacted_url_hide_the_redis_password(url):
 def test_a_url_encoded_password_is_hidden_in_both_forms():
     s = Settings(redis_url="redis://:p%40ss%2Fw0rd@redis:6379/0")
     assert {"p%40ss%2Fw0rd", "p@ss/w0rd"} <= set(s.secret_values())
-    assert redact_redis_url(s.redis_url) == "redis://***@redis:6379/0"
+    assert redact_url(s.redis_url) == "redis://***@redis:6379/0"
     record = logging.LogRecord("t", logging.ERROR, __file__, 1, "auth failed for %s and %s",
                                ("p@ss/w0rd", s.redis_url), None)
     RedactingFilter(s.secret_values()).filter(record)
