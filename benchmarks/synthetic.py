@@ -59,8 +59,8 @@ class PriceTape:
 
 
 def bench_policy() -> Policy:
-    return Policy(limits=TierLimits(), divergence_threshold=0.02, depeg_threshold=0.005,
-                  display_currency=DISPLAY_CURRENCY, fx_fallback_rate=FX_RATE)
+    return Policy(limits=TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0), divergence_threshold=0.02,
+                  depeg_threshold=0.005, display_currency=DISPLAY_CURRENCY, fx_fallback_rate=FX_RATE)
 
 
 class RoundMaker:

@@ -19,11 +19,10 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
-from shared.contracts.vocabulary import NO_PRICE, PAR_SOURCE
+from shared.contracts.vocabulary import MARK, NO_PRICE, PAR_SOURCE
 
 PROPOSED, HELD, LOCKED = "proposed", "held", "locked"
 STRIKE_STATES = (PROPOSED, HELD, LOCKED)
-PRIMARY_TIER = "mark"
 LATE_AFTER_S = 900.0
 """A strike proposed more than this after its due time is marked late (it was missed while down)."""
 
@@ -180,11 +179,11 @@ def fallback_value(snap: Mapping[str, Any]) -> float:
     """USD of AUM priced by a tier below the primary one (holdings and margin assets)."""
     total = 0.0
     for h in ((snap.get("aum") or {}).get("offexchange") or {}).values():
-        if h.get("source") not in (PRIMARY_TIER, NO_PRICE) and h.get("usd_value") is not None:
+        if h.get("source") not in (MARK, NO_PRICE) and h.get("usd_value") is not None:
             total += abs(float(h["usd_value"]))
     for acct in (snap.get("accounts") or {}).values():
         for asset in (acct.get("assets") or {}).values():
-            if asset.get("price_src") not in (PRIMARY_TIER, PAR_SOURCE) and asset.get("usd_value") is not None:
+            if asset.get("price_src") not in (MARK, PAR_SOURCE) and asset.get("usd_value") is not None:
                 total += abs(float(asset["usd_value"]))
     return total
 

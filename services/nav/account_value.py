@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.contracts.prices import PriceObservation
-from shared.contracts.vocabulary import PAR_SOURCE, TIERS, USD_PAR_ASSET
+from shared.contracts.vocabulary import MARK, PAR_SOURCE, TIERS, USD_PAR_ASSET
 
 from services.nav.model import AccountPosition, AccountSnapshot, AccountState, AssetBalance, Limits
 from services.nav.numbers import finite_or_none, usable_price
@@ -111,7 +111,7 @@ def value_position(pos: AccountPosition, prices: Mapping[str, PriceObservation],
         if upnl is None or notional is None:
             reasons.append(f"position {pos.symbol}: qty {pos.qty:g} at mark {mark:g} gives a "
                            "non-finite value; its uPnL is unknown")
-        stale_after = limits.stale_after("mark")
+        stale_after = limits.stale_after(MARK)
         age = now - mark_ts
         if stale_after is not None and age > stale_after:
             reasons.append(f"position {pos.symbol}: mark price is {age:.1f} s old "

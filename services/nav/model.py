@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from shared.contracts.manual_nav import ManualNav  # noqa: F401 - re-exported: the nav's domain value
-from shared.contracts.vocabulary import USD_PAR_ASSET, AccountMode, PositionSide
+from shared.contracts.vocabulary import FX_SOURCE, OPERATOR_TIERS, TIERS, USD_PAR_ASSET, AccountMode, PositionSide
 
 DEFAULT_ACCOUNT = "main"
 
@@ -136,14 +136,12 @@ def limits_for(price_interval_s: float, account_interval_s: float, source_timeou
     fallback instead). Account data is stale once two polls in a row failed to arrive.
     """
     base = max(10.0, 5 * price_interval_s)
+    cache_ttl_s = {"spot_cache": spot_cache_ttl_s, "coingecko": coingecko_ttl_s}   # tiers re-served from a cache
+    stale: dict[str, float | None] = {
+        tier: None if tier in OPERATOR_TIERS else max(base, cache_ttl_s.get(tier, 0.0) + 2 * price_interval_s)
+        for tier in TIERS}
     return Limits(
-        price_stale_after_s=_frozen({
-            "mark": base,
-            "spot_cache": max(base, spot_cache_ttl_s + 2 * price_interval_s),
-            "coingecko": max(base, coingecko_ttl_s + 2 * price_interval_s),
-            "avg_cost": None,
-            "config": None,
-        }),
+        price_stale_after_s=_frozen({**stale, FX_SOURCE: None}),
         default_price_stale_after_s=base,
         account_stale_after_s=2 * account_interval_s + source_timeout_s,
         recon_tolerance_usd=recon_tolerance_usd,

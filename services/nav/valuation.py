@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from shared.contracts.nav import NAV_SCHEMA
 from shared.contracts.prices import PriceObservation
-from shared.contracts.vocabulary import LIVE_TIERS, TIERS
+from shared.contracts.vocabulary import LIVE_TIERS, OPERATOR_TIERS, TIERS
 from shared.holdings import Holding
 
 from services.nav.account_value import AccountValue, value_account
@@ -117,8 +117,8 @@ def value_holding(holding: Holding, obs: PriceObservation | None, now: float,
     if stale_after is not None and age > stale_after:
         reasons.append(f"{sym}: price from {obs.src} is {age:.1f} s old (older than {stale_after:g} s); "
                        "still used")
-    if obs.src == "avg_cost":
-        reasons.append(f"{sym}: no market price; valued at avg_cost {obs.px:g} from the holdings file")
+    if obs.src in OPERATOR_TIERS:
+        reasons.append(f"{sym}: no market price; valued at {obs.src} {obs.px:g} from the holdings file")
     return ({"qty": holding.qty, "avg_cost": holding.avg_cost, "mark": obs.px, "usd_value": usd_value,
              "source": obs.src, "price_age_s": age}, reasons)
 

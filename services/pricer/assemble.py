@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.contracts.prices import PriceObservation
-from shared.contracts.vocabulary import DEFAULT_STABLECOINS, FX_SOURCE, LIVE_TIERS, NO_PRICE, TIERS, fx_pair
+from shared.contracts.vocabulary import DEFAULT_STABLECOINS, FX_SOURCE, LIVE_TIERS, MARK, NO_PRICE, TIERS, fx_pair
 from shared.holdings import Holding
 
 from services.pricer.chain import Quote, Resolved, TierLimits, resolve_usd_price, tier_problem
@@ -134,9 +134,9 @@ def assemble_round(holdings: Mapping[str, Holding], markets: Collection[str], ob
                                            outcome.chosen_ts, outcome.agreement.flagged))
     diverged_markets = {o.market for o in outcomes.values() if o.agreement.diverged}
     for market in sorted(set(markets)):
-        quote = observed.quote("mark", market)
-        if tier_problem("mark", quote, now, policy.limits) is None:
-            prices.append(PriceObservation(market, float(quote.px), "mark", min(quote.ts, now),
+        quote = observed.quote(MARK, market)
+        if tier_problem(MARK, quote, now, policy.limits) is None:
+            prices.append(PriceObservation(market, float(quote.px), MARK, min(quote.ts, now),
                                            market in diverged_markets))
         else:
             unpublished.append(market)
@@ -151,10 +151,10 @@ def assemble_round(holdings: Mapping[str, Holding], markets: Collection[str], ob
 def _holding_quotes(holding: Holding, observed: Observed, policy: Policy) -> tuple[dict[str, Quote | None],
                                                                                    str | None]:
     """Each tier's observation of the holding in USD, and why the mark (if any) is not a USD price."""
-    quotes: dict[str, Quote | None] = {tier: observed.quote(tier, holding.symbol) for tier in TIERS if tier != "mark"}
+    quotes: dict[str, Quote | None] = {tier: observed.quote(tier, holding.symbol) for tier in TIERS if tier != MARK}
     mark, unit_problem = usd_mark(holding.symbol, observed.contracts.get(holding.market),
-                                  observed.quote("mark", holding.market), policy.stablecoins)
-    return {"mark": mark, **quotes}, unit_problem
+                                  observed.quote(MARK, holding.market), policy.stablecoins)
+    return {MARK: mark, **quotes}, unit_problem
 
 
 def _asset_outcome(holding: Holding, observed: Observed, now: float, policy: Policy) -> AssetOutcome:
@@ -165,8 +165,8 @@ def _asset_outcome(holding: Holding, observed: Observed, now: float, policy: Pol
     live: dict[str, float] = {}
     for tier in TIERS:
         quote = quotes[tier]
-        key = holding.market if tier == "mark" else asset
-        source_note = _join(observed.problem(tier, key), unit_problem if tier == "mark" else None)
+        key = holding.market if tier == MARK else asset
+        source_note = _join(observed.problem(tier, key), unit_problem if tier == MARK else None)
         refused = tier_problem(tier, quote, now, policy.limits)
         message = _join(source_note, None if quote is None else refused)
         if message is None and quote is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import NamedTuple
 
-from shared.contracts.vocabulary import TIERS
+from shared.contracts.vocabulary import OPERATOR_TIERS, TIERS
 
 FUTURE_TOLERANCE_S = 30.0
 """An observation stamped up to this far ahead of our clock is clock skew: treated as age 0.
@@ -26,17 +27,27 @@ class Quote:
     ts: float
 
 
-@dataclass(frozen=True, slots=True)
-class TierLimits:
-    """Oldest acceptable observation per tier, in seconds; None means any age (avg_cost)."""
+DEFAULT_MAX_AGE_S = 30.0
+"""A market tier's limit when none is configured (the mark's default, MARK_MAX_AGE_S)."""
 
-    mark: float = 30.0
-    spot_cache: float = 60.0
-    coingecko: float = 150.0
-    avg_cost: float | None = None
+
+@dataclass(frozen=True, slots=True, init=False)
+class TierLimits:
+    """Oldest acceptable observation per tier, in seconds; None means any age. Keyword per tier:
+    `TierLimits(mark=30.0, coingecko=150.0)`. A tier not named takes DEFAULT_MAX_AGE_S, or None
+    for the operator's own tiers (avg_cost), so a new tier needs no change here."""
+
+    ages: Mapping[str, float | None]
+
+    def __init__(self, **ages: float | None) -> None:
+        unknown = sorted(set(ages) - set(TIERS))
+        if unknown:
+            raise ValueError(f"no such price tier: {', '.join(unknown)} (tiers: {', '.join(TIERS)})")
+        defaults = {t: None if t in OPERATOR_TIERS else DEFAULT_MAX_AGE_S for t in TIERS}
+        object.__setattr__(self, "ages", MappingProxyType({**defaults, **ages}))
 
     def max_age(self, tier: str) -> float | None:
-        return getattr(self, tier)
+        return self.ages[tier]
 
 
 class Resolved(NamedTuple):

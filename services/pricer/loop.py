@@ -41,7 +41,7 @@ from services.pricer.sources.coingecko import CoingeckoSource, IdMapFile, key_he
 
 def policy_from(settings: Settings) -> Policy:
     limits = TierLimits(mark=settings.mark_max_age_s, spot_cache=settings.spot_cache_ttl_s,
-                        coingecko=settings.coingecko_ttl_s + settings.coingecko_update_lag_s, avg_cost=None)
+                        coingecko=settings.coingecko_ttl_s + settings.coingecko_update_lag_s)
     rates = {k.upper(): v for k, v in settings.fx_fallback_rates.items()}
     return Policy(limits=limits, divergence_threshold=settings.divergence_threshold,
                   depeg_threshold=settings.depeg_threshold, display_currency=settings.display_currency,

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.vocabulary import ACCOUNT_MODES, PAR_SOURCE, SNAPSHOT_SOURCES, TIERS
+from shared.contracts.vocabulary import ACCOUNT_MODES, PAR_SOURCE, SNAPSHOT_SOURCES, TIERS, AssetPriceSource
 
 AccountSource = Literal["live", "cache", "startup"]
 ACCOUNT_SOURCES: tuple[str, ...] = ("live", "cache", "startup")
@@ -41,7 +41,7 @@ class AccountAsset(_Strict):
     wallet: float
     upnl: float
     usd_price: float | None = Field(gt=0)
-    price_src: Literal["mark", "spot_cache", "coingecko", "avg_cost", "par"] | None
+    price_src: AssetPriceSource | None
     usd_value: float | None
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.contracts._fields import flat, json_object, text
 from shared.contracts.accounts import AccountEntry
-from shared.contracts.vocabulary import PositionSide, SnapshotSource
+from shared.contracts.vocabulary import HoldingSource, PositionSide, SnapshotSource
 from shared.errors import ContractError
 
 NAV_SCHEMA = "nav.v7"
@@ -42,7 +42,7 @@ class Holding(_Strict):
     avg_cost: float | None = Field(ge=0)
     mark: float | None = Field(gt=0)
     usd_value: float | None
-    source: Literal["mark", "spot_cache", "coingecko", "avg_cost", "none"]
+    source: HoldingSource
     price_age_s: float | None = Field(ge=0)
 
 

@@ -38,12 +38,18 @@ FX_SOURCE: Final = "config"
 PAR_SOURCE: Final = "par"
 """`price_src` of a margin asset valued at 1 USD by definition (USDT)."""
 
-PriceSource = Literal["mark", "spot_cache", "coingecko", "avg_cost", "config"]
-PRICE_SOURCES: Final[tuple[str, ...]] = (*TIERS, FX_SOURCE)
-"""Every `src` a `hedge:prices` entry may carry."""
+PriceSource = Literal[Tier, "config"]
+PRICE_SOURCES: Final[tuple[str, ...]] = get_args(PriceSource)
+"""Every `src` a `hedge:prices` entry may carry: a tier, or FX_SOURCE."""
 
 NO_PRICE: Final = "none"
 """`source` of a holding that no tier priced."""
+
+HoldingSource = Literal[Tier, "none"]
+"""`source` of an off-exchange holding in a snapshot: its tier, or NO_PRICE."""
+
+AssetPriceSource = Literal[Tier, "par"]
+"""`price_src` of a margin asset in a snapshot: its tier, or PAR_SOURCE."""
 
 # --- snapshots ---------------------------------------------------------------------------
 

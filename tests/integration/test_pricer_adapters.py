@@ -25,7 +25,7 @@ from shared.settings import Settings
 from tests.support import ROOT, RedisServer, ServiceProcess, eventually, free_port, service_env
 
 TIMEOUT_S = 0.5
-LIMITS = TierLimits(30.0, 60.0, 150.0, None)
+LIMITS = TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0)
 HOLDINGS = {
     "BTC": Holding("BTC", 0.035, 61000.0, "BTCUSDT"),
     "XAUT": Holding("XAUT", 0.59, 2350.0, "XAUTUSDT"),

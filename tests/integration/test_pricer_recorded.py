@@ -109,7 +109,7 @@ def test_recorded_listing_and_marks_dated_btc_quoted_multiplier_and_settling(rec
     assert sorted(s for _, s in calls) == ["1000PEPEUSDT", "BTCUSDT", "BTCUSDT_250926", "ETHBTC"]
     assert mark.used_weight == 42
 
-    policy = Policy(TierLimits(), 0.02, 0.005, "USD", None)
+    policy = Policy(TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0), 0.02, 0.005, "USD", None)
     result = assemble_round(HOLDINGS, {"BTCUSDT_250926"}, Observed(quotes={"mark": answer.quotes},
                             problems={"mark": answer.problems}, contracts=answer.contracts), RECORDED_AT + 1, policy)
     by = result.assets
@@ -129,7 +129,7 @@ def test_recorded_coingecko_with_and_without_last_updated_at(recorded, tmp_path,
     got = cg.fetch(Want(holdings, frozenset()), CG_TIMED["bitcoin"]["last_updated_at"] + 5)
     path, _params, headers = recorded.seen[-1]
     assert path == "/api/v3/simple/price" and headers.get("x-cg-demo-api-key") == "cg-demo-key-0123"
-    policy = Policy(TierLimits(), 0.02, 0.005, "USD", None)
+    policy = Policy(TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0), 0.02, 0.005, "USD", None)
     result = assemble_round(holdings, (), Observed(quotes={"coingecko": got.quotes},
                             problems={"coingecko": got.problems}), CG_TIMED["bitcoin"]["last_updated_at"] + 5, policy)
     outcome = result.assets["BTC"]

@@ -16,8 +16,8 @@ from shared.contracts.vocabulary import TIERS
 from shared.holdings import Holding
 
 NOW = 1_800_000_000.0
-POLICY = Policy(limits=TierLimits(30.0, 60.0, 150.0, None), divergence_threshold=0.02, depeg_threshold=0.005,
-                display_currency="ZAR", fx_fallback_rate=18.0)
+POLICY = Policy(limits=TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0), divergence_threshold=0.02,
+                depeg_threshold=0.005, display_currency="ZAR", fx_fallback_rate=18.0)
 HOLDINGS = {
     "BTC": Holding("BTC", 0.035, 61000.0, "BTCUSDT"),
     "XAUT": Holding("XAUT", 0.59, 2350.0, "XAUTUSDT"),

@@ -12,7 +12,7 @@ from services.pricer.chain import Quote, TierLimits, resolve_usd_price, tier_pro
 from shared.contracts.vocabulary import TIERS
 
 NOW = 1_800_000_000.0
-LIMITS = TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0, avg_cost=None)
+LIMITS = TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0)
 
 
 def q(px: float, age: float = 1.0) -> Quote:

@@ -48,7 +48,7 @@ def test_a_refused_mark_falls_to_the_next_tier_with_the_reason_in_provenance():
     observed = Observed(contracts={"ETHBTC": ContractInfo("ETHBTC", "ETH", "BTC", "BTC", True)},
                         quotes={"mark": {"ETHBTC": Quote(0.036, NOW - 1)},
                                 "spot_cache": {"ETH": Quote(3500.0, NOW - 2)}})
-    policy = Policy(TierLimits(), 0.02, 0.005, "USD", None)
+    policy = Policy(TierLimits(mark=30.0, spot_cache=60.0, coingecko=150.0), 0.02, 0.005, "USD", None)
     result = assemble_round(holdings, {"ETHBTC"}, observed, NOW, policy)
     outcome = result.assets["ETH"]
     assert (outcome.chosen.source, outcome.chosen.price) == ("spot_cache", 3500.0)
