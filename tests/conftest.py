@@ -9,20 +9,29 @@ from pathlib import Path
 import pytest
 
 from tests.pg import database_url, pg_server, postgres  # noqa: F401 - fixtures: SQLite and real PostgreSQL
-from tests.support import CONFIG_DIR, ROOT, RedisServer, ServiceProcess, eventually, free_port, service_env
+from tests.support import CONFIG_DIR, ROOT, RedisServer, ServiceProcess, eventually, free_port, missing, service_env
 
 DEFAULT_HOLDINGS = (CONFIG_DIR / "offexchange_holdings.json").read_bytes()
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A fresh redis-server (AOF on) on a free port; tests may kill, freeze and restart it."""
-    server = RedisServer(tmp_path / "redis")
+def _running(server: RedisServer) -> Iterator[RedisServer]:
     server.start()
     yield server
     if server.proc is not None:
         server.thaw() if server.proc.poll() is None else None
     server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server (AOF on) on a free port; tests may kill, freeze and restart it."""
+    yield from _running(RedisServer(tmp_path / "redis"))
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """The same, requiring the test module's PASSWORD (requirepass)."""
+    yield from _running(RedisServer(tmp_path / "redis", password=request.module.PASSWORD))
 
 
 @pytest.fixture
@@ -80,11 +89,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 
 
 def require_chromium() -> None:
-    if os.path.exists(CHROMIUM):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} missing in CI: apt-get install -y chromium")
-    pytest.skip("chromium not installed: apt-get install -y chromium")
+    if not os.path.exists(CHROMIUM):
+        missing(CHROMIUM, "apt-get install -y chromium (.ci/run installs it)")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from typing import NoReturn
 
 import jsonschema
 
@@ -25,8 +26,8 @@ from services.harness import (
 )
 from shared.contracts import SCHEMAS_DIR
 
-__all__ = ["CONFIG_DIR", "ROOT", "SCHEMAS_DIR", "NavstreamUp", "RedisServer", "ServiceProcess", "eventually",
-           "free_port", "require_tool", "schema_validator", "service_env", "terminate"]
+__all__ = ["CONFIG_DIR", "IN_CI", "ROOT", "SCHEMAS_DIR", "NavstreamUp", "RedisServer", "ServiceProcess", "eventually",
+           "free_port", "missing", "require_tool", "schema_validator", "service_env", "terminate"]
 
 
 def schema_validator(name: str) -> jsonschema.Draft202012Validator:
@@ -36,14 +37,22 @@ def schema_validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(path.read_text()))
 
 
-def require_tool(name: str, package: str) -> str:
-    """The path of binary `name`; skips the test without it, except under CI=true, where it fails
-    (a test that needs a real tool must run in CI, never skip there)."""
+IN_CI = os.environ.get("CI") == "true"
+
+
+def missing(what: str, how: str) -> NoReturn:
+    """Skip the test for want of `what`, saying `how` to get it; under CI=true fail instead (a test
+    that needs a real tool, browser, database or engine must run in CI, never skip there)."""
     import pytest
 
+    if IN_CI:
+        pytest.fail(f"{what} is missing in CI: {how}")
+    pytest.skip(f"{what} is missing: {how}")
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of binary `name`, else `missing` (install hint: the Debian package)."""
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is missing in CI: .ci/run should apt-get install {package}")
-    pytest.skip(f"{name} not installed: apt-get install -y {package}")
+    missing(name, f"apt-get install -y {package} (.ci/run installs it)")

@@ -14,20 +14,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 
-from tests.support import ROOT, eventually
+from tests.support import ROOT, eventually, missing
 
-IN_CI = os.environ.get("CI") == "true"
 STANDINS = ROOT / ".ci" / "docker-standins"
-NAVSTREAM_SERVICES = ("marketsim", "pricer", "nav", "publisher", "dashboard")
+NAVSTREAM_SERVICES = ("marketsim", "pricer", "nav", "publisher", "ledger", "dashboard")
 ALL_SERVICES = ("redis", *NAVSTREAM_SERVICES)
-
-
-def _missing(what: str, how: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} in CI: {how}")
-    pytest.skip(f"{what}: {how}")
 
 
 def compose_command() -> list[str]:
@@ -37,17 +29,17 @@ def compose_command() -> list[str]:
         return ["docker", "compose"]
     binary = shutil.which("docker-compose")
     if binary is None:
-        _missing("docker-compose is missing", "apt-get install -y docker-compose (.ci/run does)")
+        missing("docker-compose", "apt-get install -y docker-compose (.ci/run does)")
     return [binary]
 
 
 def require_docker_engine() -> None:
     if shutil.which("docker") is None:
-        _missing("no docker command", "apt-get install -y docker.io, then start dockerd (.ci/run does both)")
+        missing("the docker command", "apt-get install -y docker.io, then start dockerd (.ci/run does both)")
     result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
                             timeout=60)
     if result.returncode != 0:
-        _missing("no Docker engine answers", f"start dockerd (.ci/run does): {result.stderr.strip()[:200]}")
+        missing("a Docker engine that answers", f"start dockerd (.ci/run does): {result.stderr.strip()[:200]}")
 
 
 def base_images() -> dict[str, str]:
@@ -55,7 +47,7 @@ def base_images() -> dict[str, str]:
     if os.environ.get("NAVSTREAM_PUBLIC_BASES") == "1":
         return {}
     if shutil.which("debootstrap") is None:
-        _missing("debootstrap is missing (needed for the base-image stand-ins)", "apt-get install -y debootstrap")
+        missing("debootstrap (for the base-image stand-ins)", "apt-get install -y debootstrap")
     result = subprocess.run([str(STANDINS)], capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, f"{STANDINS} failed:\n{result.stderr[-3000:]}"
     return dict(line.split("=", 1) for line in result.stdout.split() if "=" in line)

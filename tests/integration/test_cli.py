@@ -101,11 +101,8 @@ def test_unreachable_redis_is_exit_3(tmp_path):
 
 
 @pytest.fixture
-def server(tmp_path: Path):
-    srv = RedisServer(tmp_path / "redis", password=PASSWORD)
-    srv.start()
-    yield srv
-    srv.stop()
+def server(password_redis):
+    return password_redis
 
 
 def test_status_exit_codes_and_json(server, tmp_path):

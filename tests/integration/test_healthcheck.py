@@ -23,11 +23,8 @@ HEAVY = ("redis", "pydantic", "pydantic_core", "orjson", "ccxt", "dash", "reques
 
 
 @pytest.fixture
-def server(tmp_path: Path):
-    srv = RedisServer(tmp_path / "redis", password=PASSWORD)
-    srv.start()
-    yield srv
-    srv.stop()
+def server(password_redis):
+    return password_redis
 
 
 @pytest.fixture
