@@ -229,7 +229,7 @@ def is_degraded(nav: Mapping[str, Any]) -> bool:
 
 
 def position_rows(positions: Any) -> list[dict[str, str]]:
-    """Positions table rows (symbol, side, qty, entry, mark, uPnL), formatted; junk entries skipped."""
+    """Positions table rows (account, symbol, side, qty, entry, mark, uPnL), formatted; junk entries skipped."""
     if not isinstance(positions, list):
         return []
     rows = []
@@ -237,7 +237,7 @@ def position_rows(positions: Any) -> list[dict[str, str]]:
         if not isinstance(p, Mapping):
             continue
         rows.append({
-            "symbol": fmt_text(p.get("symbol")), "side": fmt_text(p.get("side")),
+            "account": fmt_text(p.get("account")), "symbol": fmt_text(p.get("symbol")), "side": fmt_text(p.get("side")),
             "qty": fmt_qty(p.get("qty")), "entry": fmt_num(p.get("entry_price")),
             "mark": fmt_num(p.get("mark_price")), "upnl": fmt_usd(p.get("upnl")),
         })

@@ -29,7 +29,7 @@ from services.ledger import record, store
 from services.ledger.config import LedgerSettings, load_ledger_settings
 from services.ledger.db import DatabaseUnavailable, open_database, upgrade
 from services.ledger.schema import flows, nav_history, strikes
-from services.ledger.strike import due_label, parse_label
+from services.ledger.strike import LOCKED, due_label, parse_label
 from services.ledger.strikes import (
     StrikeRefused,
     approve_strike,
@@ -225,7 +225,7 @@ def _strike_run(args: argparse.Namespace) -> int:
               f"aum {row['aum_total']:,.2f}{hashed}")
         for reason in orjson.loads(row["reasons"]):
             print(f"    held: {reason}")
-    return 0 if all(row["state"] == "locked" for row in rows) else 1
+    return 0 if all(row["state"] == LOCKED for row in rows) else 1
 
 
 # --- ledger --------------------------------------------------------------------------------------

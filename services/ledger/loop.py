@@ -33,7 +33,7 @@ from services.ledger import record, store
 from services.ledger.config import LedgerSettings
 from services.ledger.db import DatabaseUnavailable, open_database, upgrade
 from services.ledger.perfstate import publish_performance
-from services.ledger.strike import due_label
+from services.ledger.strike import HELD, LOCKED, due_label
 from services.ledger.strikes import BACKFILL_PER_CALL, StrikeRefused, propose_due_strikes
 
 RECENT_SNAPSHOTS = 600
@@ -218,7 +218,7 @@ class LedgerLoop:
         self.performance_doc = doc
         set_gauge(UNIT_PRICE, doc["unit_price"])
         # from the record, so a strike approved with `navstream strike approve` clears it too
-        STRIKE_HELD.set(1 if (doc.get("last_strike") or {}).get("state") == "held" else 0)
+        STRIKE_HELD.set(1 if (doc.get("last_strike") or {}).get("state") == HELD else 0)
         self.hb.gauges["unit_price"] = doc["unit_price"]
 
     # --- Redis side -------------------------------------------------------------------
@@ -292,7 +292,7 @@ class LedgerLoop:
 
     def _strike_proposed(self, row: dict[str, Any]) -> None:
         late = " (late: missed while the ledger was down)" if row["late"] else ""
-        if row["state"] == "locked":
+        if row["state"] == LOCKED:
             self.log.info("strike %s locked%s: unit price %.6f, hash %s", row["strike_date"], late,
                           row["unit_price"], row["hash"][:12])
         else:

@@ -22,7 +22,7 @@ from shared.contracts.vocabulary import UNCOUNTED_SOURCES, USD_PAR_ASSET
 from services.ledger import store
 from services.ledger.config import LedgerSettings
 from services.ledger.schema import flows, income, nav_history
-from services.ledger.strike import iso_utc
+from services.ledger.strike import LOCKED, iso_utc
 from services.ledger.store import EXTERNAL, INTERNAL, MINUTE, UNCLASSIFIED
 from services.ledger.units import FlowRefused, Pricing, flow_units, inception_units, unit_price
 
@@ -116,7 +116,7 @@ def apply_units(conn: Connection, cfg: LedgerSettings, ts: float, units: Decimal
 
 def locked_until(conn: Connection, cfg: LedgerSettings) -> float | None:
     """The time of the last locked strike: the record up to it never changes."""
-    locked = [s["ts"] for s in store.list_strikes(conn, cfg.fund_id) if s["state"] == "locked"]
+    locked = [s["ts"] for s in store.list_strikes(conn, cfg.fund_id) if s["state"] == LOCKED]
     return max(locked) if locked else None
 
 

@@ -19,10 +19,9 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
-from shared.contracts.vocabulary import MARK, NO_PRICE, PAR_SOURCE
+from shared.contracts.vocabulary import MARK, NO_PRICE, PAR_SOURCE, STRIKE_STATES
 
-PROPOSED, HELD, LOCKED = "proposed", "held", "locked"
-STRIKE_STATES = (PROPOSED, HELD, LOCKED)
+PROPOSED, HELD, LOCKED = STRIKE_STATES
 LATE_AFTER_S = 900.0
 """A strike proposed more than this after its due time is marked late (it was missed while down)."""
 

@@ -26,7 +26,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.vocabulary import ACCOUNT_MODES, PAR_SOURCE, SNAPSHOT_SOURCES, TIERS, AssetPriceSource
+from shared.contracts.vocabulary import (
+    ACCOUNT_MODES,
+    PAR_SOURCE,
+    SNAPSHOT_SOURCES,
+    TIERS,
+    AccountMode,
+    AssetPriceSource,
+)
 
 AccountSource = Literal["live", "cache", "startup"]
 ACCOUNT_SOURCES: tuple[str, ...] = ("live", "cache", "startup")
@@ -46,7 +53,7 @@ class AccountAsset(_Strict):
 
 
 class AccountEntry(_Strict):
-    mode: Literal["single_asset", "multi_assets", "portfolio_margin"] | None
+    mode: AccountMode | None
     source: AccountSource
     age_s: float | None = Field(ge=0)
     nav_usd: float | None

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.contracts.vocabulary import StrikeState
 from shared.errors import ContractError
 
 PERFORMANCE_SCHEMA = "performance.v1"
@@ -28,7 +29,7 @@ class Twr(_Strict):
 
 class LastStrike(_Strict):
     date: str | None
-    state: Literal["proposed", "held", "locked"] | None
+    state: StrikeState | None
     hash: str | None
 
 

@@ -59,6 +59,12 @@ UNCOUNTED_SOURCES: Final[tuple[str, ...]] = ("partial", "startup")
 """Snapshots whose nav_total leaves an account out or has none: they never move drawdown, units or
 strikes (DESIGN.md "Guarantees")."""
 
+# --- the fund's record ----------------------------------------------------------------------
+
+StrikeState = Literal["proposed", "held", "locked"]
+STRIKE_STATES: Final[tuple[str, ...]] = get_args(StrikeState)
+"""States of a daily strike (DESIGN.md "Daily strike"): only a locked one is hashed and immutable."""
+
 # --- exchange accounts ---------------------------------------------------------------------
 
 AccountMode = Literal["single_asset", "multi_assets", "portfolio_margin"]

@@ -53,3 +53,17 @@ def test_one_collapsed_row_per_account_with_mode_source_nav_and_breaks(overview)
 
 def test_no_accounts_block_says_no_data(overview):
     assert "no data" in text(card(overview, {})).lower()
+
+
+def positions_table(overview, positions):
+    tree = overview.positions_card(SimpleNamespace(positions=positions, snap_fresh=SimpleNamespace(label=None)))
+    return find(tree, "overview-positions-table")
+
+
+def test_positions_name_their_account_so_a_hedge_pair_reads_as_one(overview):
+    pair = [{"symbol": "ETHUSDT", "side": side, "qty": 0.5, "entry_price": 3000.0, "mark_price": 3010.0,
+             "upnl": pnl, "notional": 1505.0, "account": "sub1"} for side, pnl in (("LONG", 5.0), ("SHORT", -5.0))]
+    shown = text(positions_table(overview, pair))
+    assert shown.startswith("account symbol side") and shown.count("sub1 ETHUSDT") == 2, shown
+    legacy = [{k: v for k, v in p.items() if k != "account"} for p in pair]   # one unnamed account: no column
+    assert text(positions_table(overview, legacy)).startswith("symbol side"), text(positions_table(overview, legacy))

@@ -18,13 +18,14 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from services.dashboard import components as c
 from services.dashboard import record
 from services.dashboard.views import DASH, fmt_num, fmt_pct, fmt_usd
+from services.ledger.strike import HELD, LOCKED, PROPOSED
 from services.ledger.strikes import reasons_of
 
 dash.register_page(__name__, path="/performance", name="Performance", title="navstream · Performance", order=5)
 
 POLL_MS = 5000
 CHART_HEIGHT = 300
-STATE_COLORS = {"locked": "success", "held": "warning", "proposed": "secondary"}
+STATE_COLORS = {LOCKED: "success", HELD: "warning", PROPOSED: "secondary"}
 
 
 def _day(ts: Any) -> str:
@@ -113,7 +114,7 @@ def strikes_table(view: record.RecordView) -> Any:
 
 
 def record_reasons(s: dict[str, Any]) -> list[str]:
-    return reasons_of(s) if s["state"] != "locked" else []
+    return reasons_of(s) if s["state"] != LOCKED else []
 
 
 def body(view: record.RecordView) -> list:
