@@ -21,15 +21,20 @@ from tests.ledger_support import navstream
 from tests.support import NavstreamUp, eventually
 
 
-@pytest.fixture
-def system(redis_server, tmp_path: Path):
+def running_system(redis_server, tmp_path: Path, **env):
+    """`navstream up` with its record in tmp_path/record.sqlite3 (`.engine` reads it)."""
     up = NavstreamUp(redis_server.url, tmp_path, PRICE_INTERVAL_S=0.5, ACCOUNT_INTERVAL_S=1,
                      DATABASE_URL=f"sqlite:///{tmp_path / 'record.sqlite3'}", LEDGER_HISTORY_INTERVAL_S=1,
-                     STRIKE_TIME_UTC="00:00").start()
+                     **env).start()
     up.engine = sa.create_engine(up.env["DATABASE_URL"])
     yield up
     up.stop()
     up.engine.dispose()
+
+
+@pytest.fixture
+def system(redis_server, tmp_path: Path):
+    yield from running_system(redis_server, tmp_path, STRIKE_TIME_UTC="00:00")
 
 
 def rows(system) -> list[dict]:
@@ -118,13 +123,7 @@ STRIKE_EVERY_S = 4
 @pytest.fixture
 def striking(redis_server, tmp_path: Path):
     """The running system with the ledger striking by itself every STRIKE_EVERY_S seconds."""
-    up = NavstreamUp(redis_server.url, tmp_path, PRICE_INTERVAL_S=0.5, ACCOUNT_INTERVAL_S=1,
-                     DATABASE_URL=f"sqlite:///{tmp_path / 'record.sqlite3'}", LEDGER_HISTORY_INTERVAL_S=1,
-                     LEDGER_STRIKE_EVERY_S=STRIKE_EVERY_S).start()
-    up.engine = sa.create_engine(up.env["DATABASE_URL"])
-    yield up
-    up.stop()
-    up.engine.dispose()
+    yield from running_system(redis_server, tmp_path, LEDGER_STRIKE_EVERY_S=STRIKE_EVERY_S)
 
 
 def strikes_made(system) -> list[dict]:
