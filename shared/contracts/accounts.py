@@ -24,8 +24,9 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shared.contracts._models import Strict
 from shared.contracts.vocabulary import (
     ACCOUNT_MODES,
     PAR_SOURCE,
@@ -40,11 +41,7 @@ ACCOUNT_SOURCES: tuple[str, ...] = ("live", "cache", "startup")
 PRICE_SRCS: tuple[str, ...] = (*TIERS, PAR_SOURCE)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class AccountAsset(_Strict):
+class AccountAsset(Strict):
     wallet: float
     upnl: float
     usd_price: float | None = Field(gt=0)
@@ -52,7 +49,7 @@ class AccountAsset(_Strict):
     usd_value: float | None
 
 
-class AccountEntry(_Strict):
+class AccountEntry(Strict):
     mode: AccountMode | None
     source: AccountSource
     age_s: float | None = Field(ge=0)

@@ -7,48 +7,44 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from shared.errors import ContractError
+from shared.contracts._models import Open, check_document
 
 KPIS_SCHEMA = "kpis.v7"
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
-
-
-class NavKpi(_Open):
+class NavKpi(Open):
     nav_total: float | None
     nav_age_s: float | None
 
 
-class Drawdown(_Open):
+class Drawdown(Open):
     dd_pct: float | None = Field(ge=0, le=1)
     dd_state: str | None
     peak_nav: float | None
 
 
-class Atr(_Open):
+class Atr(Open):
     atr_regime: str | None
     by_symbol: dict[str, Any]
 
 
-class FeePnl(_Open):
+class FeePnl(Open):
     fee_pnl_ratio: float | None = Field(ge=0)
     fees_usd: float | None
     realized_pnl_usd: float | None
     window_s: float = Field(gt=0)
 
 
-class RouterStats(_Open):
+class RouterStats(Open):
     maker_fill_ratio: float | None = Field(ge=0, le=1)
     fallback_ratio: float | None = Field(ge=0, le=1)
     fills: int = Field(ge=0)
     window_s: float = Field(gt=0)
 
 
-class KpisDocument(_Open):
+class KpisDocument(Open):
     schema_: Literal["kpis.v7"] = Field(alias="schema")
     ts: float = Field(gt=0)
     nav: NavKpi
@@ -64,10 +60,4 @@ class KpisDocument(_Open):
 
 
 def validate_kpis_document(doc: Any) -> dict:
-    try:
-        KpisDocument.model_validate(doc)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "document"
-        raise ContractError(f"kpis document: {where}: {err['msg']}") from None
-    return doc
+    return check_document(KpisDocument, doc, "kpis document")

@@ -11,21 +11,17 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from shared.contracts._fields import flat, json_object, text
+from shared.contracts._models import Open, Strict, check_document
 from shared.contracts.accounts import AccountEntry
 from shared.contracts.vocabulary import HoldingSource, PositionSide, SnapshotSource
-from shared.errors import ContractError
 
 NAV_SCHEMA = "nav.v7"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class Position(_Strict):
+class Position(Strict):
     symbol: str = Field(min_length=1)
     side: PositionSide
     qty: float
@@ -37,7 +33,7 @@ class Position(_Strict):
     margin_asset: str | None = Field(default=None, min_length=1)
 
 
-class Holding(_Strict):
+class Holding(Strict):
     qty: float = Field(ge=0)
     avg_cost: float | None = Field(ge=0)
     mark: float | None = Field(gt=0)
@@ -46,21 +42,19 @@ class Holding(_Strict):
     price_age_s: float | None = Field(ge=0)
 
 
-class Aum(_Strict):
+class Aum(Strict):
     futures: float | None
     offexchange: dict[str, Holding]
     total: float | None
 
 
-class Status(_Strict):
+class Status(Strict):
     degraded: bool
     reasons: list[str]
 
 
-class NavDocument(BaseModel):
+class NavDocument(Open):
     """nav.v7; extra top-level keys are allowed (names may grow), the contract's are checked."""
-
-    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
 
     schema_: Literal["nav.v7"] = Field(alias="schema")
     seq: int = Field(ge=0)
@@ -77,17 +71,7 @@ class NavDocument(BaseModel):
 
 def validate_nav_document(doc: Any) -> dict:
     """Check a nav.v7 document; raise ContractError naming the first bad field."""
-    try:
-        NavDocument.model_validate(doc)
-    except ValidationError as exc:
-        raise ContractError(f"nav snapshot: {_first_error(exc)}") from None
-    return doc
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "document"
-    return f"{where}: {err['msg']} (got {err.get('input')!r:.80})"
+    return check_document(NavDocument, doc, "nav snapshot")
 
 
 def stable_aum(nav_total: float | None) -> dict:

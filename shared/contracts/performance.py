@@ -9,31 +9,27 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from shared.contracts._models import Strict, check_document
 from shared.contracts.vocabulary import StrikeState
-from shared.errors import ContractError
 
 PERFORMANCE_SCHEMA = "performance.v1"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class Twr(_Strict):
+class Twr(Strict):
     mtd: float | None
     ytd: float | None
     itd: float | None
 
 
-class LastStrike(_Strict):
+class LastStrike(Strict):
     date: str | None
     state: StrikeState | None
     hash: str | None
 
 
-class PerformanceDocument(_Strict):
+class PerformanceDocument(Strict):
     schema_: Literal["performance.v1"] = Field(alias="schema")
     fund_id: str
     ts: float = Field(gt=0)
@@ -52,10 +48,4 @@ class PerformanceDocument(_Strict):
 
 def validate_performance_document(doc: Any) -> dict:
     """Check a performance.v1 document; ContractError naming the first bad field."""
-    try:
-        PerformanceDocument.model_validate(doc)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "document"
-        raise ContractError(f"performance document: {where}: {err['msg']} (got {err.get('input')!r:.80})") from None
-    return doc
+    return check_document(PerformanceDocument, doc, "performance document")
