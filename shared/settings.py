@@ -231,13 +231,18 @@ def redis_url_secrets(url: str) -> list[str]:
 
 
 def redact_url(url: str) -> str:
-    """`url` (Redis or database) with its userinfo and any `password=` parameter replaced by ***."""
+    """`url` (Redis or database) with its userinfo and any `password=` parameter replaced by ***;
+    otherwise exactly as given (`sqlite:///var/x.sqlite3` keeps its three slashes)."""
     parts = urlsplit(url)
+    if "@" not in parts.netloc and not _PASSWORD_PARAM.search(parts.query):
+        return url
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = _PASSWORD_PARAM.sub(r"\1\2***", parts.query)
-    return parts._replace(netloc=netloc, query=query).geturl()
+    # by hand, not geturl(): that drops the // of an empty host (unix:///path, sqlite:///file)
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from shared.errors import ConfigError
+from shared.settings import redact_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -34,7 +35,7 @@ def open_database(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"DATABASE_URL {url!r} is not a database URL "
+        raise ConfigError(f"DATABASE_URL {redact_url(url)!r} is not a database URL "
                           "(e.g. sqlite:///var/navstream.sqlite3 or postgresql+psycopg://user:pw@host/db)") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)

@@ -74,3 +74,15 @@ def test_a_url_encoded_password_is_hidden_in_both_forms():
                                ("p@ss/w0rd", s.redis_url), None)
     RedactingFilter(s.secret_values()).filter(record)
     assert "p@ss/w0rd" not in record.getMessage() and "p%40ss%2Fw0rd" not in record.getMessage()
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("sqlite:///var/navstream.sqlite3", "sqlite:///var/navstream.sqlite3"),          # relative: three slashes
+    ("sqlite:////app/var/navstream.sqlite3", "sqlite:////app/var/navstream.sqlite3"),  # absolute: four
+    ("postgresql+psycopg://fund:s3cr%2Ft@pg:5432/record", "postgresql+psycopg://***@pg:5432/record"),
+    ("postgresql+psycopg://pg/record?password=s3cret&sslmode=require",
+     "postgresql+psycopg://pg/record?password=***&sslmode=require"),
+    ("unix:///run/redis.sock?password=s3cret", "unix:///run/redis.sock?password=***"),
+])
+def test_redact_url_hides_passwords_and_changes_nothing_else(url, shown):
+    assert redact_url(url) == shown
