@@ -82,8 +82,14 @@ wheel: install
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
-	@echo "navstream: kept var/ (Redis data: seq, peak NAV, history) and logs/ (state files); 'make distclean' removes them"
+	@echo "navstream: kept var/ (the fund's record var/navstream.sqlite3, Redis data: seq, peak NAV, history) and logs/ (state files); 'make distclean' removes all but the record"
 
+# The fund's record (var/navstream.sqlite3, the ledger's default DATABASE_URL) and its exports are
+# kept unless RECORD=delete: it is the system of record, not a cache.
 distclean: clean
-	rm -rf var logs
-	@echo "navstream: removed var/ and logs/: the embedded Redis data (seq, peak NAV, history) and the state files are gone ($(SECRETS)/ and .env are kept)"
+	@if [ "$(RECORD)" != delete ] && ls var/navstream.sqlite3* var/export >/dev/null 2>&1; then \
+	    find var -mindepth 1 -maxdepth 1 ! -name 'navstream.sqlite3*' ! -name export -exec rm -rf {} +; \
+	    echo "navstream: KEPT var/navstream.sqlite3 (the fund's record: history, flows, units, strikes) and var/export; 'make distclean RECORD=delete' removes them too"; \
+	else rm -rf var; fi
+	rm -rf logs
+	@echo "navstream: removed the embedded Redis data in var/ (seq, peak NAV, stream history) and logs/ (state files); $(SECRETS)/ and .env are kept"
