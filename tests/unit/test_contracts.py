@@ -17,7 +17,8 @@ from shared.contracts.kpi_state import KpiState, decode_kpi_state, encode_kpi_st
 from shared.contracts.manual_nav import ManualNav, decode_manual_nav, encode_manual_nav
 from shared.contracts.provenance import decode_provenance, encode_provenance
 from shared.contracts.stream_ids import entry_pos
-from shared.contracts.vocabulary import NO_PRICE, POSITION_SIDES, SNAPSHOT_SOURCES, TIERS
+from shared.contracts.accounts import ACCOUNT_SOURCES
+from shared.contracts.vocabulary import ACCOUNT_MODES, NO_PRICE, PAR_SOURCE, POSITION_SIDES, SNAPSHOT_SOURCES, TIERS
 from shared.errors import ContractError
 from tests.unit.test_pricer_assemble import HOLDINGS, NOW, POLICY, avg_costs
 
@@ -87,4 +88,9 @@ def test_the_schemas_speak_the_vocabulary():
     schema = json.loads((SCHEMAS_DIR / "nav.v7.schema.json").read_text())
     assert schema["$defs"]["holding"]["properties"]["source"]["enum"] == [*TIERS, NO_PRICE]
     assert schema["$defs"]["position"]["properties"]["side"]["enum"] == list(POSITION_SIDES)
-    assert set(schema["properties"]["source"]["enum"]) <= set(SNAPSHOT_SOURCES)
+    assert schema["properties"]["source"]["enum"] == list(SNAPSHOT_SOURCES)
+    account = schema["properties"]["accounts"]["additionalProperties"]["properties"]
+    assert account["mode"]["enum"] == [*ACCOUNT_MODES, None]
+    assert account["source"]["enum"] == list(ACCOUNT_SOURCES)
+    assert account["assets"]["additionalProperties"]["properties"]["price_src"]["enum"] == [*TIERS, PAR_SOURCE, None]
+    assert {"account", "margin_asset"} <= set(schema["$defs"]["position"]["properties"])
