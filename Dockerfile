@@ -26,10 +26,11 @@ COPY shared /tmp/navstream/shared
 COPY services /tmp/navstream/services
 RUN pip install --quiet --no-deps /tmp/navstream \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin navstream \
-    && mkdir -p /app/logs/state /app/logs/dashboard_state && cp -r /tmp/navstream/config /app/config \
-    && chown -R navstream /app/logs && rm -rf /tmp/navstream
+    && mkdir -p /app/logs/state /app/logs/dashboard_state /app/var && cp -r /tmp/navstream/config /app/config \
+    && chown -R navstream /app/logs /app/var && rm -rf /tmp/navstream
 
-# /app/config holds the demo config; compose bind-mounts the host's config/ over it, read-only,
+# /app/var is the ledger's SQLite record: a new named volume mounted there takes this folder's owner,
+# so the ledger (user navstream) can write it. /app/config holds the demo config; compose bind-mounts the host's config/ over it, read-only,
 # so the holdings file is edited on the host and hot-reloaded.
 WORKDIR /app
 USER navstream

@@ -144,6 +144,17 @@ def test_snapshots_move_in_redis_and_in_nav_json(stack):
                                                                 "offexchange_holdings.json").read_text()))
 
 
+def test_the_ledger_keeps_the_record_in_its_volume(stack):
+    def ledger() -> dict:
+        return json.loads(stack.redis_cli("GET", "hedge:health:ledger"))
+
+    beat = eventually(lambda: (b := ledger())["counters"].get("nav_history_rows") and b, timeout=60,
+                      message="the ledger to commit history rows")
+    assert beat["status"] == "ok" and not beat["last_error"], beat      # not degraded: the database is writable
+    assert json.loads(stack.redis_cli("GET", "hedge:state:performance"))["schema"] == "performance.v1"
+    assert "navstream.sqlite3" in stack.exec("ledger", "ls", "/app/var")
+
+
 def test_dashboard_answers_on_the_published_port_and_the_overview_renders(stack, browser):
     base = f"http://127.0.0.1:{stack.env['DASH_PUBLISH_PORT']}"
     page = requests.get(base + "/", timeout=10)
