@@ -19,7 +19,10 @@ RUN python3 -m venv /opt/navstream \
     && pip install --quiet --require-hashes --no-deps -r /tmp/requirements.lock \
     && rm /tmp/requirements.lock
 
-# Then navstream itself (no tests, no benchmarks: .dockerignore lets only these in).
+# Then navstream itself (no tests, no benchmarks: .dockerignore lets only these in). services/
+# brings the dashboard's plotly.js partial bundle if `make` fetched it on the host (the image
+# has no npm; the wheel ships it as an artifact); without it the dashboard logs a warning and
+# serves Dash's full plotly.js.
 COPY pyproject.toml README.md LICENSE /tmp/navstream/
 COPY config /tmp/navstream/config
 COPY shared /tmp/navstream/shared

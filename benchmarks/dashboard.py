@@ -8,7 +8,8 @@
 - HTTP: the same refresh callback as a browser sends it (POST /_dash-update-component) to a
   real `python -m services.dashboard` process: Flask, Dash and JSON serialisation included.
 - Browser: headless Chromium (Playwright) opens `/` in a fresh context each time; the figure
-  is the time from navigation start until a donut slice is visible.
+  is the time from navigation start until a donut slice is visible (and which plotly.js file
+  the page loaded: the partial bundle, or Dash's full one when the bundle is not installed).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def measure_donut(base_url: str, loads: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     times: list[float] = []
+    plotly_js: set[str] = set()   # which plotly.js the page loaded: the partial bundle, or Dash's full one
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -162,6 +164,8 @@ def measure_donut(base_url: str, loads: int) -> dict:
                 for _ in range(loads):
                     context = browser.new_context()
                     page = context.new_page()
+                    page.on("request", lambda req: plotly_js.add(req.url.split("?")[0].rsplit("/", 1)[-1])
+                            if "plotly" in req.url and req.resource_type == "script" else None)
                     t0 = time.perf_counter()
                     page.goto(f"{base_url}/", wait_until="commit")
                     page.wait_for_selector(DONUT_SLICE, state="visible", timeout=30_000)
@@ -173,7 +177,7 @@ def measure_donut(base_url: str, loads: int) -> dict:
     except PlaywrightError as exc:  # no donut within 30 s, or Chromium would not start
         raise RuntimeError(f"Chromium: {str(exc).splitlines()[0]}") from None
     return {"loads": loads, "first_s": round(times[0], 3), "median_s": round(sorted(times)[len(times) // 2], 3),
-            "max_s": round(max(times), 3), "slices": slices}
+            "max_s": round(max(times), 3), "slices": slices, "plotly_js": sorted(plotly_js)}
 
 
 if __name__ == "__main__":

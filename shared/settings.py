@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     marketsim_host: str = "127.0.0.1"   # where clients reach marketsim (compose: "marketsim"); its own knobs
                                         # (MARKETSIM_SEED, _BIND, _FILL_INTERVAL_S) are services/marketsim/config.py's
     dash_debug: bool = False
+    dash_plotly_js: Path | None = None   # None: the partial bundle `make` installs (services/dashboard/plotlyjs.py)
     metrics_port_base: int = Field(9100, ge=0, le=65000)   # 0 = no /metrics endpoints
     metrics_host: str = "127.0.0.1"   # where /metrics listens (compose: "0.0.0.0", so Prometheus can scrape)
 

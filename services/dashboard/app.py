@@ -22,7 +22,7 @@ from dash import Input, Output, dcc, html
 from waitress import create_server
 
 from services.dashboard import components as c
-from services.dashboard import data
+from services.dashboard import data, plotlyjs
 from services.dashboard.context import DashboardContext, current, install
 from services.dashboard.live import LiveFeed
 from services.dashboard.views import SNAPSHOT_STALE_S, fmt_age, freshness
@@ -40,11 +40,15 @@ WSGI_THREADS = 8
 # no CDN, works offline, nothing committed.
 BOOTSTRAP_CSS = get_bootstrap_css_dir() / "bootstrap.min.css"
 BOOTSTRAP_ROUTE = "/_navstream/bootstrap.min.css"
-# dcc.Graph fetches its code chunk and plotly.js (Dash's full 4.8 MB bundle) only once the first
-# graph is on the page, i.e. after the page content arrived. Preloading them (the URLs dcc asks
-# for) overlaps the download with the page's own scripts: the donut shows ~0.2 s sooner. They
-# are still run only by a page that has a graph.
-GRAPH_SCRIPTS = ("plotly/package_data/plotly.min.js", "dash/dcc/async-graph.js")
+# dcc.Graph fetches its code chunk (and, without window.Plotly, Dash's full plotly.js) only once
+# the first graph is on the page, i.e. after the page content arrived. Preloading them (the URLs
+# dcc asks for) overlaps the download with the page's own scripts. They are still run only by a
+# page that has a graph.
+GRAPH_CHUNK = "dash/dcc/async-graph.js"
+DASH_PLOTLY = "plotly/package_data/plotly.min.js"
+# plotly.js's partial bundle (plotlyjs.py): a script of every page, so dcc.Graph finds window.Plotly.
+PLOTLY_ROUTE = "/_navstream/plotly-basic.min.js"
+PLOTLY_MAX_AGE_S = 365 * 86400   # the URL carries the content's digest
 
 
 def navbar() -> dbc.Navbar:
@@ -83,10 +87,21 @@ def build_layout() -> html.Div:
     ])
 
 
-def graph_preloads(prefix: str) -> list[dict[str, str]]:
-    """<link rel=preload> attributes for the graph scripts, as Dash renders dict stylesheets."""
-    return [{"rel": "preload", "as": "script", "href": f"{prefix}_dash-component-suites/{path}"}
-            for path in GRAPH_SCRIPTS]
+def graph_preloads(prefix: str, dash_plotly: bool) -> list[dict[str, str]]:
+    """<link rel=preload> attributes for the graph scripts, as Dash renders dict stylesheets.
+
+    `dash_plotly`: Dash's full plotly.js is what dcc.Graph will load (no partial bundle served).
+    """
+    paths = (DASH_PLOTLY, GRAPH_CHUNK) if dash_plotly else (GRAPH_CHUNK,)
+    return [{"rel": "preload", "as": "script", "href": f"{prefix}_dash-component-suites/{path}"} for path in paths]
+
+
+def serve_plotly_bundle(app: dash.Dash, bundle: plotlyjs.PlotlyBundle) -> None:
+    """The partial bundle as a script of the page, ahead of Dash's renderer and dcc."""
+    app.config.external_scripts.append({"src": app.config.requests_pathname_prefix.rstrip("/")
+                                        + bundle.url(PLOTLY_ROUTE)})
+    app.server.add_url_rule(PLOTLY_ROUTE, "navstream_plotly_js", lambda: flask.send_file(
+        str(bundle.path), mimetype="text/javascript", max_age=PLOTLY_MAX_AGE_S))
 
 
 def create_app(settings: Settings) -> dash.Dash:
@@ -102,7 +117,11 @@ def create_app(settings: Settings) -> dash.Dash:
         update_title=None,  # type: ignore[arg-type]  # Dash documents None: no "Updating..." title
         suppress_callback_exceptions=True, serve_locally=True, external_stylesheets=[BOOTSTRAP_ROUTE],
     )
-    app.config.external_stylesheets.extend(graph_preloads(app.config.requests_pathname_prefix))
+    bundle = plotlyjs.load_bundle(settings.dash_plotly_js or plotlyjs.DEFAULT_BUNDLE)
+    if bundle is not None:
+        serve_plotly_bundle(app, bundle)
+    app.config.external_stylesheets.extend(graph_preloads(app.config.requests_pathname_prefix,
+                                                          dash_plotly=bundle is None))
     app.layout = build_layout
     app.server.extensions["navstream"] = ctx
     app.server.add_url_rule(BOOTSTRAP_ROUTE, "navstream_bootstrap_css", lambda: flask.send_file(

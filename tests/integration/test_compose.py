@@ -22,6 +22,7 @@ import requests
 
 from tests.integration.compose_stack import (ALL_SERVICES, NAVSTREAM_SERVICES, Stack, compose_command, make_stack,
                                              require_docker_engine)
+from services.dashboard.plotlyjs import DEFAULT_BUNDLE
 from tests.support import ROOT, eventually
 
 
@@ -162,6 +163,8 @@ def test_dashboard_answers_on_the_published_port_and_the_overview_renders(stack,
     assert page.headers.get("Server", "").startswith("navstream"), "served by waitress, not Werkzeug's dev server"
     css = requests.get(base + "/_navstream/bootstrap.min.css", timeout=10)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css") and len(css.content) > 100_000
+    if DEFAULT_BUNDLE.exists():   # `make` fetched the plotly.js partial bundle, so the image built here ships it
+        assert '<script src="/_navstream/plotly-basic.min.js?v=' in page.text, "the image lacks the plotly.js bundle"
     tab = browser.new_page()
     try:
         tab.goto(base + "/")

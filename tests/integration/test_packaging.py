@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from services.dashboard.plotlyjs import DEFAULT_BUNDLE
 from tests.support import ROOT, eventually, free_port
 
 
@@ -32,6 +33,8 @@ def test_wheel_holds_only_navstream_packages_with_config_and_license(wheel):
     assert "services/defaults/offexchange_holdings.json" in names
     assert "services/defaults/coingecko_ids.json" in names
     assert "services/dashboard/assets/navstream.css" in names
+    if DEFAULT_BUNDLE.exists():   # git-ignored, fetched by `make`: a hatch artifact, so the wheel ships it
+        assert "services/dashboard/vendor/plotly-basic.min.js" in names
     assert "navstream-0.1.0.dist-info/licenses/LICENSE" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     entry_points = zipfile.ZipFile(wheel).read("navstream-0.1.0.dist-info/entry_points.txt").decode()
