@@ -271,12 +271,10 @@ class PostgresServer:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/navstream"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        kw = {}
-        if self.ids:
-            uid, gid = self.ids
-            kw = {"user": uid, "group": gid, "extra_groups": []}
+        uid, gid = self.ids if self.ids else (None, None)
         return subprocess.run([str(self.bindir / args[0]), *args[1:]], check=check, capture_output=True,
-                              text=True, timeout=60, **kw)
+                              text=True, timeout=60, user=uid, group=gid,
+                              extra_groups=[] if self.ids else None)
 
     def init(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

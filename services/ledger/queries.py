@@ -39,20 +39,24 @@ def history_points(conn: Connection, fund_id: str, *, since: float | None = None
                    max_points: int = DEFAULT_MAX_POINTS, per: int | None = None) -> list[dict[str, Any]]:
     """Minute rows downsampled to at most `max_points` (or exactly `per` minutes per point):
     the last row of each group, oldest first, as {ts, unit_price, aum_total, nav_total, units, source, degraded}."""
+    lo, hi = history_span(conn, fund_id, since)
+    if lo is None or hi is None:
+        return []
     if per is None:
-        lo, hi = history_span(conn, fund_id, since)
-        if lo is None or hi is None:
-            return []
         per = max(1, math.ceil((hi - lo + 1) / max_points))
+    return [dict(r) for r in conn.execute(history_statement(fund_id, since=since, per=per, lo=lo, hi=hi)).mappings()]
+
+
+def history_statement(fund_id: str, *, since: float | None, per: int, lo: int, hi: int) -> sa.Select:
+    """The downsampling SELECT: the last minute row of every group of `per` minutes in [lo, hi]."""
     group = (nav_history.c.minute // per) if per > 1 else nav_history.c.minute
     last = (sa.select(sa.func.max(nav_history.c.ts).label("ts")).where(*_minute_rows(fund_id, since))
             .group_by(group).subquery())
-    q = (sa.select(nav_history.c.ts, nav_history.c.unit_price, nav_history.c.aum_total, nav_history.c.nav_total,
-                   nav_history.c.units, nav_history.c.source, nav_history.c.degraded)
-         .join(last, nav_history.c.ts == last.c.ts)
-         .where(nav_history.c.fund_id == fund_id, nav_history.c.kind == MINUTE)
-         .order_by(nav_history.c.ts))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return (sa.select(nav_history.c.ts, nav_history.c.unit_price, nav_history.c.aum_total, nav_history.c.nav_total,
+                      nav_history.c.units, nav_history.c.source, nav_history.c.degraded)
+            .join(last, nav_history.c.ts == last.c.ts)
+            .where(nav_history.c.fund_id == fund_id, nav_history.c.kind == MINUTE)
+            .order_by(nav_history.c.ts))
 
 
 def daily_points(conn: Connection, fund_id: str) -> list[dict[str, Any]]:
