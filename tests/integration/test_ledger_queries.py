@@ -118,3 +118,26 @@ def test_daily_points_and_a_window_since(engine):
     assert [(p["ts"], p["unit_price"]) for p in window] == _reference(rows, per, since)
     assert window[0]["ts"] >= since
     assert hwm == max(r["unit_price"] for r in rows if r["kind"] == "minute" and r["fund_id"] == "main")
+
+
+def _strike_row(day: int) -> dict:
+    return {"fund_id": "main", "strike_date": f"2025-{1 + day // 28:02d}-{1 + day % 28:02d}", "state": "locked",
+            "ts": T0 + day * 86_400, "nav_total": 1.0, "aum_total": 1.0, "unit_price": 1.0, "units": UNITS,
+            "inputs": '{"big": "' + "x" * 1000 + '"}', "reasons": "[]", "note": "", "approved_by": "ledger",
+            "late": False, "proposed_at": T0, "locked_at": T0, "prev_hash": None, "hash": f"{day:064d}"}
+
+
+def test_the_page_reads_the_newest_strikes_without_their_inputs(engine):
+    upgrade(engine)
+    from services.ledger import store
+    from services.ledger.schema import strikes
+    with engine.begin() as conn:
+        conn.execute(sa.insert(strikes), [_strike_row(d) for d in range(40)])
+        conn.execute(sa.insert(strikes), [{**_strike_row(0), "fund_id": "other"}])
+    with engine.connect() as conn:
+        latest = store.latest_strikes(conn, "main", 31)
+        assert store.strike_count(conn, "main") == 40
+        everything = store.list_strikes(conn, "main")
+    assert [s["strike_date"] for s in latest] == [s["strike_date"] for s in everything][-31:]   # oldest first
+    assert all("inputs" not in s and s["hash"] for s in latest)
+    assert isinstance(latest[0]["units"], Decimal)
