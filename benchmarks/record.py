@@ -7,7 +7,8 @@ a private server started with initdb + pg_ctl, fsync on as deployed):
    then times every read the Performance page makes and keeps the history query's plan.
 2. A real `python -m services.dashboard` with DATABASE_URL on that record; headless Chromium
    opens `/performance` in a fresh context per load: navigation start -> the unit-price chart
-   drawn (its first trace's path in the SVG).
+   drawn (its first trace's path in the SVG); and, with plotly.js already evaluated by the
+   Overview, the navbar switch to the page (what the page itself costs).
 3. A real `python -m services.ledger` on that same record: snapshots go into `hedge:nav` at a
    multiple of the default snapshot rate, with LEDGER_HISTORY_INTERVAL_S below the spacing
    of the snapshots, so that every entry is a committed `nav_history` row (the ledger's
@@ -116,12 +117,30 @@ def measure_page(base_url: str, loads: int) -> dict[str, Any]:
                                            ".data[0].x.length")
                     timing = page.evaluate(RESOURCE_TIMING)
                     context.close()
+                switches = [_navbar_switch(browser, base_url) for _ in range(min(loads, 3))]
             finally:
                 browser.close()
     except PlaywrightError as exc:
         raise RuntimeError(f"Chromium: {str(exc).splitlines()[0]}") from None
     return {"loads": loads, "first_s": round(times[0], 3), "median_s": round(sorted(times)[len(times) // 2], 3),
-            "max_s": round(max(times), 3), "points": points, "last_load_ms": timing}
+            "max_s": round(max(times), 3), "points": points, "last_load_ms": timing,
+            "navbar_switch_median_s": round(sorted(switches)[len(switches) // 2], 3)}
+
+
+def _navbar_switch(browser: Any, base_url: str) -> float:
+    """Overview first (it draws graphs, so plotly.js is loaded and evaluated), then the navbar link to
+    Performance: navigation -> the unit-price chart, without plotly.js's evaluation in it."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{base_url}/")
+        page.wait_for_function("() => typeof window.Plotly === 'object'", timeout=60_000)
+        t0 = time.perf_counter()
+        page.click("a[href='/performance']")
+        page.wait_for_selector(PRICE_CHART, state="attached", timeout=60_000)
+        return time.perf_counter() - t0
+    finally:
+        context.close()
 
 
 def page_phase(redis_url: str, url: str, workdir: Path, loads: int) -> dict[str, Any]:

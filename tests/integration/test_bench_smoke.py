@@ -133,6 +133,7 @@ def test_record_phase(result):
         assert q["plan"]
         if "skipped" not in d["page"]:
             assert positive(d["page"]["median_s"]) and d["page"]["points"] == q["points"]
+            assert positive(d["page"]["navbar_switch_median_s"])
         sustained = d["ingest"]["sustained"]
         assert sustained["rows"] == sustained["sent"] > 0       # every entry a committed row, none lost
         assert d["ingest"]["burst"]["entries"] == 300 and positive(d["ingest"]["burst"]["rows_per_s"])
