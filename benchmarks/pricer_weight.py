@@ -14,7 +14,7 @@ import orjson
 
 from benchmarks.rig import KEYS, Rig
 from services.pricer.sources.weight import BUDGET_SHARE, FAPI_LIMIT_PER_MIN
-from tests.support import ROOT
+from services.harness import ROOT
 
 
 def measure_pricer_weight(rig: Rig, seconds: float) -> dict:

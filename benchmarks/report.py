@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.dashboard.views import sub as _get   # the one safe walk into a JSON document
+from shared.settings import Settings
 
 SERVICES_WITH_RSS_TARGET = ("marketsim", "nav", "publisher", "dashboard")
 
@@ -48,6 +49,55 @@ def _spread_note(result: dict) -> str:
     return ", ".join(f"{r['instruments']}: {r['us_per_update']:g} µs" for r in rows if r.get("us_per_update"))
 
 
+# --- the fund's record (benchmarks/record.py) ----------------------------------------------------
+_DEFAULTS = Settings()
+DEFAULT_SNAPSHOTS_PER_S = 1 / _DEFAULTS.price_interval_s + 1 / _DEFAULTS.account_interval_s
+INGEST_TARGET_PER_S = 10 * DEFAULT_SNAPSHOTS_PER_S
+DB_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def _db(result: dict, db: str, *path: str) -> Any:
+    return _get(result, "record", "databases", db, *path)
+
+
+def _why_missing(result: dict, db: str, part: str) -> str:
+    return (_get(result, "record", "error") or _db(result, db, "skipped") or _db(result, db, part, "skipped")
+            or _db(result, db, part, "error") or "")
+
+
+def _record_targets(db: str) -> tuple[Target, ...]:
+    name = DB_NAMES[db]
+    return (
+        Target(f"record_query_{db}", f"history query, years of minutes ({name}, median)", "ms", 200.0, False,
+               lambda r: _db(r, db, "queries", "ms", "history_points", "median"),
+               lambda r: _why_missing(r, db, "queries") or
+               f"{_fmt(_db(r, db, 'queries', 'history_rows'))} rows, {_db(r, db, 'queries', 'points')} points; "
+               f"whole page read {_db(r, db, 'queries', 'ms', 'record_view', 'median')} ms"),
+        Target(f"record_page_{db}", f"Performance page -> first chart in Chromium ({name}, median)", "s", 1.0,
+               False, lambda r: _db(r, db, "page", "median_s"),
+               lambda r: _why_missing(r, db, "page") or
+               f"first load {_db(r, db, 'page', 'first_s')} s; from the navbar (plotly.js evaluated) "
+               f"{_db(r, db, 'page', 'navbar_switch_median_s')} s"),
+        Target(f"ledger_ingest_{db}", f"ledger ingest hedge:nav -> committed rows, sustained ({name})", "rows/s",
+               round(INGEST_TARGET_PER_S, 2), True, lambda r: _db(r, db, "ingest", "sustained", "rows_per_s"),
+               lambda r: _why_missing(r, db, "ingest") or
+               f"offered {_db(r, db, 'ingest', 'sustained', 'offered_per_s')}/s (default rate "
+               f"{DEFAULT_SNAPSHOTS_PER_S:g}/s; target 10x); burst {_db(r, db, 'ingest', 'burst', 'rows_per_s')} "
+               "rows/s"),
+        Target(f"ledger_backlog_{db}", f"ledger backlog growth, last third - first third ({name})", "entries",
+               round(INGEST_TARGET_PER_S, 2), False, lambda r: _backlog_growth(r, db),
+               lambda r: _why_missing(r, db, "ingest") or
+               f"max backlog {_db(r, db, 'ingest', 'sustained', 'backlog_max')} entries; drained "
+               f"{_db(r, db, 'ingest', 'sustained', 'drain_s_after_feed')} s after the feed stopped"),
+    )
+
+
+def _backlog_growth(result: dict, db: str) -> float | None:
+    first = _db(result, db, "ingest", "sustained", "backlog_first_third_mean")
+    last = _db(result, db, "ingest", "sustained", "backlog_last_third_mean")
+    return None if first is None or last is None else round(last - first, 2)
+
+
 TARGETS = (
     Target("throughput_ratio", "end-to-end throughput / pipelined-XADD baseline", "x", 0.5, True,
            lambda r: _get(r, "throughput", "ratio_to_baseline"),
@@ -76,6 +126,8 @@ TARGETS = (
            lambda r: _get(r, "dashboard", "donut", "skipped") or _get(r, "dashboard", "donut", "error") or
            f"first load {_get(r, 'dashboard', 'donut', 'first_s')} s; "
            f"{' + '.join(_get(r, 'dashboard', 'donut', 'plotly_js') or ['plotly.js file not recorded'])}"),
+    *_record_targets("sqlite"),
+    *_record_targets("postgresql"),
 )
 
 

@@ -32,6 +32,7 @@ from benchmarks.baseline import measure_baseline
 from benchmarks.feed import PricerFeed
 from benchmarks.latency import run_latency
 from benchmarks.pricer_weight import measure_pricer_weight
+from benchmarks.record import add_record_options, record_plan, run_record_phase
 from benchmarks.report import evaluate, render_table
 from benchmarks.rig import KEYS, BenchError, Rig
 from benchmarks.synthetic import PriceTape, RoundMaker
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="run nav and publisher under cProfile and write DIR/<service>.prof and .txt "
                         "(timings are then inflated: use it to find hot spots, not for figures)")
+    add_record_options(p)
     return p
 
 
@@ -88,6 +90,7 @@ class Plan:
         self.weight_s = 10.0 if args.quick else 60.0
         self.browser = not args.no_browser
         self.aof = args.aof
+        self.record = record_plan(args)
         if self.instruments < 1 or any(n < 1 for n in self.sizes) or self.round_size < 1 or self.rate <= 0:
             raise ValueError("instrument counts, --round-size and --rate must be positive")
 
@@ -261,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         rig.stop()
-        if not args.keep and code == 0:
-            shutil.rmtree(workdir, ignore_errors=True)
+    if code == 0 and plan.record is not None:
+        result["record"] = run_record_phase(workdir / "record", plan.record, result["notes"])
+    if not args.keep and code == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
     if args.profile:
         result["notes"].append(f"profiled run (cProfile on nav and publisher): timings are inflated; "
                                f"hot spots in {args.profile}/*.txt")

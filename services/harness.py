@@ -8,12 +8,15 @@ reads the tests or anything outside the installed packages.
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -224,3 +227,132 @@ class NavstreamUp:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         return terminate(self.proc, timeout)[0]
+
+
+# --- a private PostgreSQL server (Debian's initdb + pg_ctl), for tests and benchmarks ----------
+
+def pg_bindir() -> Path | None:
+    """The newest /usr/lib/postgresql/<v>/bin with initdb and pg_ctl, else initdb on PATH."""
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]),
+                            reverse=True):
+        if Path(candidate, "initdb").exists() and Path(candidate, "pg_ctl").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def _demote() -> tuple[int, int] | None:
+    """PostgreSQL refuses to run as root: as root, run it as `nobody`-like user `postgres` if present."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return pw.pw_uid, pw.pw_gid
+    raise RuntimeError("running as root and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+
+class PostgresServer:
+    """initdb'd cluster in `workdir`, started on a free loopback port; stop, kill and restart at will."""
+
+    def __init__(self, workdir: Path, bindir: Path, *, fsync: bool = False) -> None:
+        self.workdir = workdir
+        self.bindir = bindir
+        self.fsync = fsync              # off for tests (speed); the benchmark runs it on, as deployed
+        self.datadir = workdir / "data"
+        self.port = free_port()
+        self.ids = _demote()
+        self.user = "navstream"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/navstream"
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        uid, gid = self.ids if self.ids else (None, None)
+        return subprocess.run([str(self.bindir / args[0]), *args[1:]], check=check, capture_output=True,
+                              text=True, timeout=60, user=uid, group=gid,
+                              extra_groups=[] if self.ids else None)
+
+    def init(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.ids:
+            os.chown(self.workdir, *self.ids)
+        self._run("initdb", "-D", str(self.datadir), "-U", self.user, "--auth=trust", "-E", "UTF8",
+                  "--no-sync", "--locale=C")
+
+    def start(self) -> None:
+        # after a kill, the dead server's backends may hold its shared memory for a moment: retry
+        eventually(self._start_once, timeout=30, interval=0.5, message=f"pg_ctl start on port {self.port}")
+        eventually(self._ready, timeout=30, message=f"PostgreSQL on port {self.port}")
+        if not self._exists():
+            self._psql("postgres", "CREATE DATABASE navstream")
+
+    def _start_once(self) -> bool:
+        return self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.workdir / "postgres.log"), "-w",
+                         "-t", "30", "-o", f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
+                         f"-c fsync={'on' if self.fsync else 'off'}", "start", check=False).returncode == 0
+
+    def _ready(self) -> bool:
+        return self._run("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), check=False).returncode == 0
+
+    def psql(self, db: str, sql: str) -> str:
+        """Run one SQL statement with psql as the cluster's superuser; its unaligned output."""
+        return self._psql(db, sql)
+
+    def create_database(self, name: str) -> str:
+        """A new empty database on this server; its SQLAlchemy URL."""
+        self._psql("postgres", f"CREATE DATABASE {name}")
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
+
+    def _psql(self, db: str, sql: str) -> str:
+        return self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", db,
+                         "-tAc", sql).stdout
+
+    def _exists(self) -> bool:
+        return self._psql("postgres", "SELECT 1 FROM pg_database WHERE datname='navstream'").strip() == "1"
+
+    def pid(self) -> int | None:
+        pidfile = self.datadir / "postmaster.pid"
+        return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster (crash): the next start recovers from the WAL."""
+        pid = self.pid()
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            eventually(lambda: not _alive(pid), timeout=10, message="the killed postmaster to be gone")
+        # its backends die when they notice the postmaster is gone; start() retries until they have
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def start_postgres(bindir: Path, *, fsync: bool = False) -> PostgresServer:
+    """An initdb'd server in its own folder under the system temp dir, started (PostgreSQL runs as another
+    user when we are root, so the folder is world-readable); `remove_postgres` stops and deletes it."""
+    workdir = Path(tempfile.mkdtemp(prefix="navstream-pg-"))
+    os.chmod(workdir, 0o755)
+    server = PostgresServer(workdir / "pg", bindir, fsync=fsync)
+    server.init()
+    server.start()
+    return server
+
+
+def remove_postgres(server: PostgresServer) -> None:
+    server.stop()
+    shutil.rmtree(server.workdir.parent, ignore_errors=True)

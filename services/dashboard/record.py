@@ -25,6 +25,9 @@ from services.ledger.performance import Performance, monthly_returns, underwater
 from services.ledger.perfstate import performance_of
 
 CHART_POINTS = 1500
+STRIKES_SHOWN = 31
+"""The page lists the newest month of strikes: three years of them were 1,095 table rows, ~10,000 Dash
+components for the browser to build before the page settled (`navstream strike list` has them all)."""
 _lock = threading.Lock()
 _engine: tuple[str, Engine] | None = None
 
@@ -67,6 +70,7 @@ class RecordView:
     strikes: list[dict[str, Any]]
     investors: dict[str, str] = field(default_factory=dict)
     units: str | None = None
+    strikes_total: int = 0          # all of the fund's strikes; `strikes` holds the newest STRIKES_SHOWN
 
 
 def history_head() -> str | None:
@@ -103,7 +107,8 @@ def load_record_view() -> RecordView:
             fund = store.get_fund(conn, cfg.fund_id)
             points = queries.history_points(conn, cfg.fund_id, max_points=CHART_POINTS)
             flows = [store.jsonable(f) for f in store.list_flows(conn, cfg.fund_id)]
-            strikes = [store.jsonable(s) for s in store.list_strikes(conn, cfg.fund_id)]
+            strikes = [store.jsonable(s) for s in store.latest_strikes(conn, cfg.fund_id, STRIKES_SHOWN)]
+            strikes_total = store.strike_count(conn, cfg.fund_id)
             investors = {k: str(v) for k, v in store.units_by_investor(conn, cfg.fund_id).items()}
             units = str(store.units_outstanding(conn, cfg.fund_id)) if fund else None
         perf, extra = performance_of(eng, cfg) if fund else (None, {})
@@ -113,4 +118,5 @@ def load_record_view() -> RecordView:
     inception = fund["inception_price"] if fund else cfg.unit_inception_price
     series = [(p["ts"], p["unit_price"]) for p in points]
     return RecordView(points=points, performance=perf, extra=extra, monthly=monthly_returns(series, inception),
-                      underwater=underwater(series), flows=flows, strikes=strikes, investors=investors, units=units)
+                      underwater=underwater(series), flows=flows, strikes=strikes, investors=investors, units=units,
+                      strikes_total=strikes_total)

@@ -87,7 +87,10 @@ nav_history = Table(
     UniqueConstraint("fund_id", "kind", "bucket", name="uq_nav_history_bucket"),
 )
 Index("ix_nav_history_fund_ts", nav_history.c.fund_id, nav_history.c.ts)
-Index("ix_nav_history_fund_kind_minute", nav_history.c.fund_id, nav_history.c.kind, nav_history.c.minute)
+Index("ix_nav_history_fund_kind_minute_ts", nav_history.c.fund_id, nav_history.c.kind, nav_history.c.minute,
+      nav_history.c.ts)                                   # 0002: each downsampled group's last row is one seek
+Index("ix_nav_history_fund_kind_unit_price", nav_history.c.fund_id, nav_history.c.kind,
+      nav_history.c.unit_price)                           # 0002: the high-water mark is one seek
 
 income = Table(
     "income", metadata,

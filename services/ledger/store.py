@@ -192,6 +192,20 @@ def list_strikes(conn: Connection, fund_id: str) -> list[Mapping[str, Any]]:
     return all_rows(conn.execute(q))
 
 
+def latest_strikes(conn: Connection, fund_id: str, limit: int) -> list[Mapping[str, Any]]:
+    """The newest `limit` strikes, oldest first, without their `inputs` (every price and balance: the
+    bulk of a strike, which a listing does not show)."""
+    cols = [c for c in strikes.c if c.name != "inputs"]
+    q = (sa.select(*cols).where(strikes.c.fund_id == fund_id).order_by(strikes.c.strike_date.desc())
+         .limit(limit))
+    return all_rows(conn.execute(q))[::-1]
+
+
+def strike_count(conn: Connection, fund_id: str) -> int:
+    q = sa.select(sa.func.count()).select_from(strikes).where(strikes.c.fund_id == fund_id)
+    return conn.execute(q).scalar_one()
+
+
 def get_strike(conn: Connection, fund_id: str, label: str) -> Mapping[str, Any] | None:
     q = sa.select(strikes).where(strikes.c.fund_id == fund_id, strikes.c.strike_date == label)
     return first_row(conn.execute(q))

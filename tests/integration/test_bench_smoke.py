@@ -18,8 +18,10 @@ import pytest
 from benchmarks.report import render_table
 from tests.support import ROOT
 
+RECORD_KEYS = {f"{figure}_{db}" for figure in ("record_query", "record_page", "ledger_ingest", "ledger_backlog")
+               for db in ("sqlite", "postgresql")}
 TARGET_KEYS = {"throughput_ratio", "latency_nav_p99", "latency_file_p99", "valuation_median", "max_rss",
-               "scaling_spread", "overview_callback", "donut_visible"}
+               "scaling_spread", "overview_callback", "donut_visible"} | RECORD_KEYS
 
 
 def positive(x) -> bool:
@@ -101,10 +103,42 @@ def test_every_target_evaluated(result):
     rows = {t["key"]: t for t in result["targets"]}
     assert set(rows) == TARGET_KEYS
     for key, t in rows.items():
+        if key in RECORD_KEYS:
+            continue   # test_record_phase
         if key == "donut_visible" and "skipped" in result["dashboard"]["donut"]:
             assert t["met"] is None
             continue
         assert positive(t["value"]) and isinstance(t["met"], bool), t
+
+
+def test_record_phase(result):
+    """Quick mode: a small history on SQLite (and PostgreSQL when its binaries are there), its queries, the
+    Performance page, and every snapshot fed to the ledger committed as a row."""
+    rec = result["record"]
+    assert "error" not in rec, rec.get("error")
+    assert rec["years"] == 0.05 and positive(rec["default_snapshot_rate_per_s"])
+    rows = {t["key"]: t for t in result["targets"]}
+    assert set(rec["databases"]) == {"sqlite"}        # quick: SQLite only (--record-databases adds PostgreSQL)
+    assert all(rows[f"{f}_postgresql"]["met"] is None for f in
+               ("record_query", "record_page", "ledger_ingest", "ledger_backlog"))
+    for db, d in rec["databases"].items():
+        if "skipped" in d:
+            assert db == "postgresql" and all(rows[f"{f}_{db}"]["met"] is None for f in
+                                              ("record_query", "record_page", "ledger_ingest", "ledger_backlog"))
+            continue
+        assert d["history"]["rows"]["nav_history"] > 20_000 and d["history"]["rows"]["strikes"] >= 17
+        q = d["queries"]
+        assert q["points"] > 0 and all(positive(v["median"]) for k, v in q["ms"].items()
+                                       if k not in ("high_water_unit", "latest_row"))
+        assert q["plan"]
+        if "skipped" not in d["page"]:
+            assert positive(d["page"]["median_s"]) and d["page"]["points"] == q["points"]
+            assert positive(d["page"]["navbar_switch_median_s"])
+        sustained = d["ingest"]["sustained"]
+        assert sustained["rows"] == sustained["sent"] > 0       # every entry a committed row, none lost
+        assert d["ingest"]["burst"]["entries"] == 300 and positive(d["ingest"]["burst"]["rows_per_s"])
+        assert positive(rows[f"record_query_{db}"]["value"]) and positive(rows[f"ledger_ingest_{db}"]["value"])
+        assert isinstance(rows[f"ledger_backlog_{db}"]["met"], bool)
 
 
 def test_table_renders_every_target(result):

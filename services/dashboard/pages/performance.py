@@ -108,9 +108,15 @@ def strikes_table(view: record.RecordView) -> Any:
         rows.append({"date": s["strike_date"], "state": state, "price": fmt_num(s["unit_price"], 6),
                      "aum": fmt_usd(s["aum_total"]), "why": held or s["note"] or "",
                      "hash": html.Code((s["hash"] or DASH)[:16], title=s["hash"] or "not locked")})
-    return c.table([("date", "date"), ("state", "state"), ("price", "unit price"), ("aum", "AUM"),
-                    ("why", "gates / note"), ("hash", "hash")], rows, "performance-strikes-table",
-                   empty="no strikes yet")
+    table = c.table([("date", "date"), ("state", "state"), ("price", "unit price"), ("aum", "AUM"),
+                     ("why", "gates / note"), ("hash", "hash")], rows, "performance-strikes-table",
+                    empty="no strikes yet")
+    older = view.strikes_total - len(view.strikes)
+    if older <= 0:
+        return table
+    return html.Div([table, html.Small(f"the newest {len(view.strikes)} of {view.strikes_total:,} strikes; "
+                                       "all of them: `navstream strike list` or `navstream ledger export`",
+                                       id="performance-strikes-more", className="text-muted")])
 
 
 def record_reasons(s: dict[str, Any]) -> list[str]:
