@@ -7,7 +7,6 @@ under CI=true their absence fails the test instead.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

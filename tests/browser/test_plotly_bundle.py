@@ -6,7 +6,6 @@ it skip without it, except in CI (CI=true), where a missing bundle is a failure.
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import requests
@@ -15,6 +14,7 @@ from plotly.offline import get_plotlyjs_version
 from services.dashboard.app import DASH_PLOTLY, PLOTLY_MAX_AGE_S, PLOTLY_ROUTE
 from services.dashboard.plotlyjs import DEFAULT_BUNDLE, header_version
 from tests.browser.dashboard_state import seed_all
+from tests.support import missing
 
 pytestmark = pytest.mark.browser
 
@@ -25,10 +25,7 @@ HISTORY_TRACE = "#overview-history .scatterlayer .trace"
 def require_bundle() -> str:
     """The installed partial bundle's version (skips, or fails in CI, when it is not installed)."""
     if not DEFAULT_BUNDLE.exists():
-        reason = f"{DEFAULT_BUNDLE} is not installed: `make plotly-bundle` fetches it (needs npm: apt-get install npm)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing(str(DEFAULT_BUNDLE), "`make plotly-bundle` fetches it (needs npm: apt-get install npm)")
     version = header_version(DEFAULT_BUNDLE.read_bytes()[:512])
     assert version is not None, f"{DEFAULT_BUNDLE} names no plotly.js version in its header"
     return version
