@@ -1,6 +1,6 @@
 # One image for every navstream service; compose.yaml picks the service with `command`.
 # PYTHON_IMAGE is the public python:3.11-slim by default; where Docker Hub cannot be reached,
-# `.ci/docker-standins` builds a stand-in from Debian (README: "Docker without Docker Hub").
+# `.ci/docker-standins` builds a stand-in from Debian (README "Docker compose", "Without Docker Hub").
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 

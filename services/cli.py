@@ -23,7 +23,7 @@ exit codes:
   3  Redis unreachable (or it refused the password)"""
 
 ENVIRONMENT = """\
-environment (all settings: `navstream config`; README "Settings"):
+environment (the shared and ledger settings: `navstream config`; README "Settings"):
   REDIS_URL        the Redis to use, e.g. redis://127.0.0.1:6379/0; unset, commands use the
                    embedded Redis of a `navstream up` running in this folder (var/redis.url)
   REDIS_PASSWORD   put into REDIS_URL percent-encoded (or the file /run/secrets/redis_password)
@@ -170,9 +170,12 @@ def _add_status(sub) -> None:
 
 
 def _add_config(sub) -> None:
-    cfg = _subparser(sub, "config", "print the effective settings (secrets redacted)",
-                     "Every setting as the services would read it from this environment (and the secrets "
-                     "folder), with the URLs each mode derives; secrets show as *** (set) or stay empty.",
+    cfg = _subparser(sub, "config", "print the shared and the ledger's settings (secrets redacted)",
+                     "The shared settings (shared/settings.py) as the services would read them from this "
+                     "environment (and the secrets folder), with the URLs each mode derives, then the ledger's "
+                     "(DATABASE_URL, FUND_ID, UNIT_INCEPTION_PRICE, STRIKE_*, LEDGER_*); secrets show as *** (set) or "
+                     "stay empty. Not shown: the publisher's PUBLISHER_* and marketsim's own knobs "
+                     "(MARKETSIM_SEED, ...); README \"publisher\" and \"marketsim\" list them.",
                      _cmd_config)
     cfg.add_argument("--json", action="store_true", help="print one JSON object instead of NAME=value lines")
 

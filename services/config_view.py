@@ -1,4 +1,4 @@
-"""`navstream config`: the effective settings as the services would read them, secrets redacted."""
+"""`navstream config`: the shared and the ledger's settings as the services would read them, secrets redacted."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from services.ledger.config import LedgerSettings, load_ledger_settings
 
 
 def effective_settings(settings: Settings, ledger: LedgerSettings) -> dict[str, Any]:
-    """Every setting by its environment variable name, plus what each mode derives from them.
+    """The shared settings by their environment variable names, what each mode derives from them, and the ledger's.
 
     A secret is "***" when set and null when not; a password inside REDIS_URL is "***" too.
     """

@@ -1,8 +1,13 @@
-"""One typed settings object, read from the environment once at start.
+"""The shared typed settings object, read from the environment once at start.
 
-Every knob navstream has is a field here; services receive a `Settings` and never
-read `os.environ` themselves. Secrets are `SecretStr`: they print as `**********`
-in repr, logs and `navstream status`.
+The common settings (MODE, Redis, logging, state folders, metrics) and those of the pricer, nav
+and dashboard are fields here; services receive a `Settings`. It is not the only reader of the
+environment: the ledger (`LedgerSettings`, services/ledger/config.py), the publisher
+(`PublisherSettings`, services/publisher/config.py) and marketsim (`MarketsimConfig`,
+services/marketsim/config.py) read their own knobs the same way; services/nav/accounts.py reads
+the key variables ACCOUNTS_FILE names from `os.environ`; and `navstream-healthcheck`
+(services/healthcheck.py) reads REDIS_URL and KEY_PREFIX itself, standard library only.
+Secrets are `SecretStr`: they print as `**********` in repr, logs and `navstream status`.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False,
                                       secrets_dir=secrets_dir())
 
-    # --- what the contract (docs/architecture.md) names -----------------------------------
+    # --- the core settings (README "Settings" lists every variable) -------------------------
     mode: Mode = Mode.SIM
     redis_url: str | None = None
     state_dir: Path = Path("logs/state")
@@ -170,7 +175,11 @@ class Settings(BaseSettings):
 
     @property
     def effective_redis_url(self) -> str:
-        """REDIS_URL (with REDIS_PASSWORD put in), or the embedded Redis `navstream up` starts."""
+        """REDIS_URL (with REDIS_PASSWORD put in); unset, redis://127.0.0.1:6379/0.
+
+        The services use this; `navstream up` always sets REDIS_URL for them (its embedded Redis when
+        unset). The `navstream` CLI does not fall back to the default (services/cli.py `_redis_url`).
+        """
         return self.redis_url_for(self.redis_url or "redis://127.0.0.1:6379/0")
 
     def redis_url_for(self, url: str) -> str:

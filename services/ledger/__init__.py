@@ -1,1 +1,1 @@
-"""The fund's record: NAV history, income, flows, units and daily strikes in SQL (DESIGN.md)."""
+"""The fund's record: NAV history, income, flows, units and daily strikes in SQL (README "ledger")."""

@@ -1,8 +1,8 @@
 """The ledger's settings: where the record lives, the fund it is for, units and strike gates.
 
-The names DESIGN.md gives (DATABASE_URL, FUND_ID, UNIT_INCEPTION_PRICE, STRIKE_TIME_UTC,
-STRIKE_MAX_MOVE, STRIKE_MAX_FALLBACK_SHARE) are read without a prefix; the ledger's own
-knobs carry `LEDGER_`.
+The fund-wide names (DATABASE_URL, FUND_ID, UNIT_INCEPTION_PRICE, STRIKE_TIME_UTC, STRIKE_MAX_MOVE,
+STRIKE_MAX_FALLBACK_SHARE, STRIKE_MAX_PRICE_AGE_S) are read without a prefix; the ledger's own
+knobs carry `LEDGER_`. README "Settings" lists them all.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ledger's tables (DESIGN.md names them: nav_history, income, flows, strikes), SQLAlchemy Core.
+"""The ledger's tables (nav_history, income, flows, strikes; README "ledger" describes them), SQLAlchemy Core.
 
 Every table carries `fund_id`, and every unique key starts with it, so one database can
 hold many funds. Units are exact: stored as integer nano-units (BIGINT), handled in Python

@@ -1,4 +1,4 @@
-"""Pure valuation of the futures accounts, by Binance's definitions (DESIGN.md, "Exchange accounts").
+"""Pure valuation of the futures accounts, by Binance's definitions (README "Exchange accounts").
 
 An account's NAV is Σ over its `assets[]` of (walletBalance + unrealizedProfit) × the asset's
 USD price: USDT at par (`price_src: par`), every other margin asset at the pricer's price. Between

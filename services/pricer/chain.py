@@ -1,7 +1,8 @@
-"""The price fallback chain (DESIGN.md): mark -> spot_cache -> coingecko -> avg_cost -> nothing.
+"""The price fallback chain: mark -> spot_cache -> coingecko -> avg_cost -> nothing.
 
 Pure: no I/O, no clock, no logging. The caller passes every tier's observation and `now`;
 `resolve_usd_price` picks the first usable one and `tier_problem` says why a tier was not.
+README "The fallback chain (per asset)" states each tier's rule.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def with_tracked_assets(holdings: Mapping[str, Holding], tracked: Iterable[str])
 
 
 class PricerLoop:
-    """One pricing round per `step()`; see DESIGN.md "Price fallback chain"."""
+    """One pricing round per `step()`; see README "pricer" ("The fallback chain (per asset)")."""
 
     def __init__(self, ctx: ServiceContext, sources: Sequence[PriceSource] | None = None) -> None:
         settings = ctx.settings

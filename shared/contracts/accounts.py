@@ -1,6 +1,6 @@
 """Wire contract of the per-account breakdown on every nav.v7 snapshot: the `accounts` block.
 
-Additive to nav.v7 (DESIGN.md, "Several accounts"):
+Additive to nav.v7 (README "Exchange accounts", "Several accounts"):
 
     "accounts": {"main": {"mode": "single_asset", "source": "live", "age_s": 0.8, "nav_usd": 100234.55,
                           "assets": {"USDT": {"wallet": 98000.0, "upnl": 1234.5, "usd_price": 1.0,

@@ -17,7 +17,7 @@ from typing import Final, Literal, get_args
 
 Tier = Literal["mark", "spot_cache", "coingecko", "avg_cost"]
 TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
-"""The fallback chain for an off-exchange asset's USD price, best first (docs/architecture.md)."""
+"""The fallback chain for an off-exchange asset's USD price, best first (README "The fallback chain (per asset)")."""
 
 MARK: Final[Tier] = "mark"
 """The tier of a futures mark price: the best, and the `src` of every mark the pricer publishes."""
@@ -57,13 +57,13 @@ SnapshotSource = Literal["live", "cache", "manual", "startup", "partial"]
 SNAPSHOT_SOURCES: Final[tuple[str, ...]] = get_args(SnapshotSource)
 UNCOUNTED_SOURCES: Final[tuple[str, ...]] = ("partial", "startup")
 """Snapshots whose nav_total leaves an account out or has none: they never move drawdown, units or
-strikes (DESIGN.md "Guarantees")."""
+strikes (docs/architecture.md "Guarantees")."""
 
 # --- the fund's record ----------------------------------------------------------------------
 
 StrikeState = Literal["proposed", "held", "locked"]
 STRIKE_STATES: Final[tuple[str, ...]] = get_args(StrikeState)
-"""States of a daily strike (DESIGN.md "Daily strike"): only a locked one is hashed and immutable."""
+"""States of a daily strike (README "ledger", "The daily strike"): only a locked one is hashed and immutable."""
 
 # --- exchange accounts ---------------------------------------------------------------------
 

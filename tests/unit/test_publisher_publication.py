@@ -50,7 +50,7 @@ def test_peak_is_carried_in_state_and_stamped_with_the_snapshot_time():
 
 
 def test_a_partial_snapshot_moves_neither_the_peak_nor_the_drawdown():
-    # an account that never answered: nav_total counts the others only (DESIGN.md "Several accounts")
+    # an account that never answered: nav_total counts the others only (README "Exchange accounts", "Several accounts")
     short = {**make_snapshot(3, nav_total=60_000.0), "source": "partial"}
     pub = plan(accepted(short), state=KpiState(peak_nav=100_000.0, peak_ts=5.0))
     assert pub.state.peak_nav == 100_000.0 and pub.state.peak_ts == 5.0
