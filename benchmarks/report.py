@@ -8,6 +8,8 @@ from typing import Any
 
 from services.dashboard.views import sub as _get   # the one safe walk into a JSON document
 
+from benchmarks import rest as rest_bench
+
 SERVICES_WITH_RSS_TARGET = ("marketsim", "nav", "publisher", "dashboard")
 
 
@@ -75,6 +77,20 @@ TARGETS = (
            lambda r: _get(r, "dashboard", "donut", "median_s"),
            lambda r: _get(r, "dashboard", "donut", "skipped") or _get(r, "dashboard", "donut", "error") or
            f"first load {_get(r, 'dashboard', 'donut', 'first_s')} s"),
+    Target("rest_cpu", "whole system at rest, 2 accounts: CPU", "% of a core", 2.0, False,
+           lambda r: _get(r, "rest", "footprint", "total", "cpu_pct"),
+           lambda r: f"{_get(r, 'rest', 'footprint', 'total', 'python_processes')} Python processes over "
+                     f"{_get(r, 'rest', 'footprint', 'seconds')} s; redis-server "
+                     f"{_get(r, 'rest', 'footprint', 'processes', 'redis-server', 'cpu_pct')} % beside them"),
+    Target("rest_rss", "whole system at rest, 2 accounts: RSS in total", "MB", 300.0, False,
+           lambda r: _get(r, "rest", "footprint", "total", "rss_mb"),
+           lambda r: f"USS {_get(r, 'rest', 'footprint', 'total', 'uss_mb')} MB; redis-server "
+                     f"{_get(r, 'rest', 'footprint', 'processes', 'redis-server', 'rss_mb')} MB beside them"),
+    Target("many_accounts_latency", "snapshot latency, 20 accounts / 2 accounts (mean)", "x", 1.2, False,
+           lambda r: _get(r, "rest", "latency_ratio_mean"),
+           lambda r: f"mean {_get(r, 'rest', 'footprint', 'snapshot_latency_ms', 'mean')} -> "
+                     f"{_get(r, 'rest', 'many_accounts', 'snapshot_latency_ms', 'mean')} ms; p99 ratio "
+                     f"{_get(r, 'rest', 'latency_ratio_p99')}"),
 )
 
 
@@ -148,6 +164,9 @@ def render_table(result: dict) -> str:
         out.append(f"Redis used_memory {_fmt(mem.get('used_memory_mb'))} MB "
                    f"(peak {_fmt(mem.get('used_memory_peak_mb'))}"
                    f" MB); by key (MB): {keys}")
+    if result.get("rest"):
+        out.append("")
+        out += rest_bench.render(result["rest"])
     for note in result.get("notes") or []:
         out.append(f"note: {note}")
     return "\n".join(out)

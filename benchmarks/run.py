@@ -28,6 +28,7 @@ from shared.settings import Settings
 from services.harness import free_port
 
 from benchmarks import dashboard as dash_bench
+from benchmarks import rest as rest_bench
 from benchmarks.baseline import measure_baseline
 from benchmarks.feed import PricerFeed
 from benchmarks.latency import run_latency
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="run nav and publisher under cProfile and write DIR/<service>.prof and .txt "
                         "(timings are then inflated: use it to find hot spots, not for figures)")
+    p.add_argument("--rest-seconds", type=float, default=None,
+                   help="seconds of the at-rest phase window (2 and 20 accounts; default 60, quick 5)")
+    p.add_argument("--no-rest", action="store_true", help="skip the at-rest phase")
     return p
 
 
@@ -88,6 +92,7 @@ class Plan:
         self.weight_s = 10.0 if args.quick else 60.0
         self.browser = not args.no_browser
         self.aof = args.aof
+        self.rest_s = None if args.no_rest else (args.rest_seconds or (5.0 if args.quick else 60.0))
         if self.instruments < 1 or any(n < 1 for n in self.sizes) or self.round_size < 1 or self.rate <= 0:
             raise ValueError("instrument counts, --round-size and --rate must be positive")
 
@@ -263,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         rig.stop()
         if not args.keep and code == 0:
             shutil.rmtree(workdir, ignore_errors=True)
+    if code == 0 and plan.rest_s:
+        result["rest"] = rest_bench.run_phase(plan.rest_s, settle_s=3.0 if plan.quick else 15.0)
     if args.profile:
         result["notes"].append(f"profiled run (cProfile on nav and publisher): timings are inflated; "
                                f"hot spots in {args.profile}/*.txt")
