@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="navstream bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="small sizes and short phases (about 20 s; the smoke test uses it)")
+                   help="small sizes and short phases (about 50 s; the smoke test uses it)")
     p.add_argument("--instruments", type=int, default=None,
                    help="holdings for the throughput, latency and dashboard phases (default 1000; quick 100)")
     p.add_argument("--duration", type=float, default=None,
