@@ -9,6 +9,8 @@ from typing import Any
 from services.dashboard.views import sub as _get   # the one safe walk into a JSON document
 from shared.settings import Settings
 
+from benchmarks import rest as rest_bench
+
 SERVICES_WITH_RSS_TARGET = ("marketsim", "nav", "publisher", "dashboard")
 
 
@@ -128,6 +130,20 @@ TARGETS = (
            f"{' + '.join(_get(r, 'dashboard', 'donut', 'plotly_js') or ['plotly.js file not recorded'])}"),
     *_record_targets("sqlite"),
     *_record_targets("postgresql"),
+    Target("rest_cpu", "whole system at rest, 2 accounts: CPU", "% of a core", 2.0, False,
+           lambda r: _get(r, "rest", "footprint", "total", "cpu_pct"),
+           lambda r: f"{_get(r, 'rest', 'footprint', 'total', 'python_processes')} Python processes over "
+                     f"{_get(r, 'rest', 'footprint', 'seconds')} s; redis-server "
+                     f"{_get(r, 'rest', 'footprint', 'processes', 'redis-server', 'cpu_pct')} % beside them"),
+    Target("rest_rss", "whole system at rest, 2 accounts: RSS in total", "MB", 300.0, False,
+           lambda r: _get(r, "rest", "footprint", "total", "rss_mb"),
+           lambda r: f"USS {_get(r, 'rest', 'footprint', 'total', 'uss_mb')} MB; redis-server "
+                     f"{_get(r, 'rest', 'footprint', 'processes', 'redis-server', 'rss_mb')} MB beside them"),
+    Target("many_accounts_latency", "snapshot latency, 20 accounts / 2 accounts (mean)", "x", 1.2, False,
+           lambda r: _get(r, "rest", "latency_ratio_mean"),
+           lambda r: f"mean {_get(r, 'rest', 'footprint', 'snapshot_latency_ms', 'mean')} -> "
+                     f"{_get(r, 'rest', 'many_accounts', 'snapshot_latency_ms', 'mean')} ms; p99 ratio "
+                     f"{_get(r, 'rest', 'latency_ratio_p99')}"),
 )
 
 
@@ -201,6 +217,9 @@ def render_table(result: dict) -> str:
         out.append(f"Redis used_memory {_fmt(mem.get('used_memory_mb'))} MB "
                    f"(peak {_fmt(mem.get('used_memory_peak_mb'))}"
                    f" MB); by key (MB): {keys}")
+    if result.get("rest"):
+        out.append("")
+        out += rest_bench.render(result["rest"])
     for note in result.get("notes") or []:
         out.append(f"note: {note}")
     return "\n".join(out)

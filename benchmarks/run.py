@@ -28,6 +28,7 @@ from shared.settings import Settings
 from services.harness import free_port
 
 from benchmarks import dashboard as dash_bench
+from benchmarks import rest as rest_bench
 from benchmarks.baseline import measure_baseline
 from benchmarks.feed import PricerFeed
 from benchmarks.latency import run_latency
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="navstream bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="small sizes and short phases (about 20 s; the smoke test uses it)")
+                   help="small sizes and short phases (about 50 s; the smoke test uses it)")
     p.add_argument("--instruments", type=int, default=None,
                    help="holdings for the throughput, latency and dashboard phases (default 1000; quick 100)")
     p.add_argument("--duration", type=float, default=None,
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run nav and publisher under cProfile and write DIR/<service>.prof and .txt "
                         "(timings are then inflated: use it to find hot spots, not for figures)")
     add_record_options(p)
+    p.add_argument("--rest-seconds", type=float, default=None,
+                   help="seconds of the at-rest phase window (2 and 20 accounts; default 60, quick 5)")
+    p.add_argument("--no-rest", action="store_true", help="skip the at-rest phase")
     return p
 
 
@@ -91,6 +95,7 @@ class Plan:
         self.browser = not args.no_browser
         self.aof = args.aof
         self.record = record_plan(args)
+        self.rest_s = None if args.no_rest else (args.rest_seconds or (5.0 if args.quick else 60.0))
         if self.instruments < 1 or any(n < 1 for n in self.sizes) or self.round_size < 1 or self.rate <= 0:
             raise ValueError("instrument counts, --round-size and --rate must be positive")
 
@@ -229,6 +234,14 @@ def write_profile_summary(prof: Path, out: Path, top: int = 40) -> None:
         stats.sort_stats("tottime").print_stats(top)
 
 
+def run_standalone_phases(plan: Plan, workdir: Path, result: dict) -> None:
+    """The phases with systems of their own: the fund's record, and the whole system at rest."""
+    if plan.record is not None:
+        result["record"] = run_record_phase(workdir / "record", plan.record, result["notes"])
+    if plan.rest_s:
+        result["rest"] = rest_bench.run_phase(plan.rest_s, settle_s=3.0 if plan.quick else 15.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -264,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         rig.stop()
-    if code == 0 and plan.record is not None:
-        result["record"] = run_record_phase(workdir / "record", plan.record, result["notes"])
+    if code == 0:
+        run_standalone_phases(plan, workdir, result)
     if not args.keep and code == 0:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.profile:

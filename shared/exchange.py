@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import ccxt
+from shared.ccxt_lite import ccxt
 from pydantic import SecretStr
 
 from shared.settings import Mode, Settings

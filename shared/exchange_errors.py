@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
-import ccxt
+from shared.ccxt_lite import ccxt
 import requests
 
 from shared.errors import SourceBadData, SourceError, SourceRateLimited, SourceUnavailable

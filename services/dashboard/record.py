@@ -11,18 +11,18 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import NavstreamError
 
-from services.ledger import queries, store
 from services.ledger.config import LedgerSettings, load_ledger_settings
-from services.ledger.db import open_database
 from services.ledger.performance import Performance, monthly_returns, underwater
-from services.ledger.perfstate import performance_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# SQLAlchemy and the ledger's store (about 30 MB of RSS) are imported at the first read, not
+# with the dashboard: a dashboard nobody looks at never loads them.
 
 CHART_POINTS = 1500
 STRIKES_SHOWN = 31
@@ -31,8 +31,12 @@ components for the browser to build before the page settled (`navstream strike l
 _lock = threading.Lock()
 _engine: tuple[str, Engine] | None = None
 
-ReadFailed = (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError)
-"""The database is down, locked, or has no record tables yet (the ledger never ran)."""
+
+def read_failed(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """The database is down, locked, or has no record tables yet (the ledger never ran); and `also`."""
+    import sqlalchemy as sa
+
+    return (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError, *also)
 
 
 class RecordUnavailable(NavstreamError):
@@ -46,6 +50,10 @@ def _cfg() -> LedgerSettings:
 def engine() -> Engine:
     """One engine per process (per DATABASE_URL). An SQLite file that does not exist is not created
     here (the ledger creates the record): RecordUnavailable until it does."""
+    from sqlalchemy.engine import make_url
+
+    from services.ledger.db import open_database
+
     global _engine
     cfg = _cfg()
     url = make_url(cfg.database_url)
@@ -75,11 +83,13 @@ class RecordView:
 
 def history_head() -> str | None:
     """The time of the newest history row (cheap), None when the record has none or cannot be read."""
+    from services.ledger import queries
+
     cfg = _cfg()
     try:
         with engine().connect() as conn:
             row = queries.latest_row(conn, cfg.fund_id)
-    except (*ReadFailed, RecordUnavailable):
+    except read_failed(RecordUnavailable):
         return None
     return None if row is None else repr(row["ts"])
 
@@ -87,11 +97,13 @@ def history_head() -> str | None:
 def overview_points() -> list[dict[str, Any]]:
     """History for the Overview chart: {ts, nav_total, aum_total, dd_pct} with dd_pct the unit price's
     drawdown from its high-water mark (flows do not move it). [] when the record has none."""
+    from services.ledger import queries
+
     cfg = _cfg()
     try:
         with engine().connect() as conn:
             points = queries.history_points(conn, cfg.fund_id, max_points=CHART_POINTS)
-    except (*ReadFailed, RecordUnavailable):
+    except read_failed(RecordUnavailable):
         return []
     dd = underwater([(p["ts"], p["unit_price"]) for p in points])
     return [{"ts": p["ts"], "nav_total": p["nav_total"], "aum_total": p["aum_total"], "dd_pct": d}
@@ -100,6 +112,9 @@ def overview_points() -> list[dict[str, Any]]:
 
 def load_record_view() -> RecordView:
     """The whole Performance page's data; RecordUnavailable naming the reason."""
+    from services.ledger import queries, store
+    from services.ledger.perfstate import performance_of
+
     cfg = _cfg()
     try:
         eng = engine()
@@ -112,7 +127,7 @@ def load_record_view() -> RecordView:
             investors = {k: str(v) for k, v in store.units_by_investor(conn, cfg.fund_id).items()}
             units = str(store.units_outstanding(conn, cfg.fund_id)) if fund else None
         perf, extra = performance_of(eng, cfg) if fund else (None, {})
-    except ReadFailed as exc:
+    except read_failed() as exc:
         raise RecordUnavailable(f"the record ({cfg.redacted_database_url()}) cannot be read: "
                                 f"{str(exc).splitlines()[0][:160]}") from None
     inception = fund["inception_price"] if fund else cfg.unit_inception_price

@@ -9,6 +9,7 @@ import threading
 from services.marketsim.config import load_config
 from services.marketsim.fills_writer import FillsWriter
 from services.marketsim.server import SimServer
+from services.marketsim.specs import DEFAULT_ACCOUNTS, extra_accounts
 from services.marketsim.state import SimState
 from shared.service import exits_on_config_error
 from shared.logs import setup_logging
@@ -31,7 +32,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop)
 
     serve_metrics("marketsim", settings)
-    sim = SimState(seed=config.seed, funding_interval_s=config.funding_interval_s)
+    sim = SimState(seed=config.seed, funding_interval_s=config.funding_interval_s,
+                   accounts=DEFAULT_ACCOUNTS + extra_accounts(config.extra_accounts))
     try:
         server = SimServer((config.bind, settings.marketsim_port), sim, stop)
     except OSError as exc:

@@ -253,6 +253,12 @@ DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = (AccountSpec(), _sub1())
 perpetuals. `sub1`: multi-assets mode, hedge mode with a LONG and a SHORT ETHUSDT leg and a LONG
 dated BTC quarterly."""
 
+def extra_accounts(n: int) -> tuple[AccountSpec, ...]:
+    """`n` accounts like main, named acct02, acct03, ... (keys sim-key-acctNN), after main and sub1."""
+    names = [f"acct{i:02d}" for i in range(2, n + 2)]
+    return tuple(AccountSpec(name=name, api_key=f"sim-key-{name}") for name in names)
+
+
 LEGACY_KEYS = {"sim-key": "main"}
 """API keys kept working for older configurations: `sim-key` is `main`."""
 

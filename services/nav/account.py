@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-import ccxt
+from shared.ccxt_lite import ccxt
 
 from shared.contracts.vocabulary import BINANCE_POSITION_SIDES, USD_PAR_ASSET, AccountMode
 from shared.errors import SourceBadData, SourceUnavailable

@@ -21,6 +21,7 @@ from tests.support import ROOT
 RECORD_KEYS = {f"{figure}_{db}" for figure in ("record_query", "record_page", "ledger_ingest", "ledger_backlog")
                for db in ("sqlite", "postgresql")}
 TARGET_KEYS = {"throughput_ratio", "latency_nav_p99", "latency_file_p99", "valuation_median", "max_rss",
+               "rest_cpu", "rest_rss", "many_accounts_latency",
                "scaling_spread", "overview_callback", "donut_visible"} | RECORD_KEYS
 
 
@@ -154,3 +155,14 @@ def test_pricer_weight_per_minute_is_within_its_budget(result):
     w = result["pricer_weight"]
     assert 0 < w["fapi_weight_per_min"] <= w["fapi_budget_per_min"] == 240
     assert w["listing_reloads"] == {"fapi": 1, "spot": 1} and w["fapi_used_weight_1m_reported"] > 0
+
+
+def test_rest_phase_measures_every_process_at_2_and_20_accounts(result):
+    rest = result["rest"]
+    small, large = rest["footprint"], rest["many_accounts"]
+    names = {"supervisor", "marketsim", "pricer", "nav", "publisher", "ledger", "dashboard", "redis-server"}
+    for run, accounts in ((small, 2), (large, 20)):
+        assert set(run["processes"]) == names
+        assert run["accounts_in_snapshots"] == [accounts]     # every snapshot valued every account
+        assert ordered_summary(run["snapshot_latency_ms"])
+        assert run["total"]["python_processes"] == 7 and positive(run["total"]["rss_mb"])

@@ -134,3 +134,15 @@ def test_fills_flow_into_the_wallet():
     assert after.update_ms == 1_700_000_000_500
     before_view, after_view = value_account(state, MARKS), value_account(after, MARKS)
     assert after_view.margin_balance - before_view.margin_balance == pytest.approx(-12.985)
+
+
+def test_extra_accounts_are_named_and_keyed_after_main_and_sub1():
+    from services.marketsim.specs import DEFAULT_ACCOUNTS, extra_accounts
+    from services.marketsim.state import SimState
+
+    extra = extra_accounts(3)
+    assert [(a.name, a.api_key) for a in extra] == [("acct02", "sim-key-acct02"), ("acct03", "sim-key-acct03"),
+                                                     ("acct04", "sim-key-acct04")]
+    sim = SimState(seed=1, accounts=DEFAULT_ACCOUNTS + extra)
+    assert sim.account_names == ("main", "sub1", "acct02", "acct03", "acct04")
+    assert extra_accounts(0) == ()

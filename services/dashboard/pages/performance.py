@@ -19,7 +19,6 @@ from services.dashboard import components as c
 from services.dashboard import record
 from services.dashboard.views import DASH, fmt_num, fmt_pct, fmt_usd
 from services.ledger.strike import HELD, LOCKED, PROPOSED
-from services.ledger.strikes import reasons_of
 
 dash.register_page(__name__, path="/performance", name="Performance", title="navstream · Performance", order=5)
 
@@ -120,6 +119,8 @@ def strikes_table(view: record.RecordView) -> Any:
 
 
 def record_reasons(s: dict[str, Any]) -> list[str]:
+    from services.ledger.strikes import reasons_of   # with SQLAlchemy: at the first strikes table, not at start
+
     return reasons_of(s) if s["state"] != LOCKED else []
 
 

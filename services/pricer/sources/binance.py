@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 
-import ccxt
+from shared.ccxt_lite import ccxt
 
 from shared.errors import SourceError
 from shared.exchange_errors import exchange_errors, translate
