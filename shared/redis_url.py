@@ -1,11 +1,11 @@
 """Redis URLs and secret files with the standard library only (the container healthcheck uses it
-without importing redis-py or pydantic; shared/settings.py builds on it). It imports `os` only
-at first: the healthcheck runs every few seconds in every container, and pathlib and urllib.parse
-(re, ...) cost it milliseconds each."""
+without importing redis-py or pydantic; shared/settings.py builds on it)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_SECRETS_DIR = "/run/secrets"
 
@@ -19,10 +19,9 @@ def secrets_dir() -> str | None:
 def secret_file(name: str) -> str | None:
     """The secret file of variable `name` (lower case, in the secrets folder); None if absent or empty."""
     folder = secrets_dir()
-    path = os.path.join(folder, name.lower()) if folder else None
-    if path is not None and os.path.isfile(path):
-        with open(path) as f:
-            return f.read().strip() or None
+    path = Path(folder, name.lower()) if folder else None
+    if path is not None and path.is_file():
+        return path.read_text().strip() or None
     return None
 
 
@@ -38,8 +37,6 @@ def url_with_password(url: str, password: str | None) -> str:
     A password with `/`, `#`, `@` or `:` written into a URL as it is would end the host part
     early; percent-encoded, redis-py (and our healthcheck) decode it again.
     """
-    from urllib.parse import quote, unquote, urlsplit
-
     parts = urlsplit(url)
     if not password or parts.password or "://" not in url:
         return url

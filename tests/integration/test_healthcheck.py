@@ -110,31 +110,3 @@ def test_costs_only_the_standard_library(server, secrets):
         subprocess.run([sys.executable, "-m", "services.healthcheck", "nav"], capture_output=True, env=env, timeout=30)
         walls.append(time.perf_counter() - started)
     print(f"\nnavstream-healthcheck: {statistics.median(walls) * 1000:.0f} ms a run (median of 5, not asserted)")
-
-
-def test_key_and_url_parsing_agree_with_shared_keys_and_urllib(monkeypatch):
-    """The healthcheck names the key and splits the URL itself (to stay cheap): as Keys and urlsplit do."""
-    from urllib.parse import unquote, urlsplit
-
-    from services.healthcheck import RedisAddress, _parse_json, health_key
-    from shared.redis_url import url_with_password
-
-    monkeypatch.setenv("KEY_PREFIX", "fund2")
-    assert health_key("nav") == Keys("fund2").health("nav")
-    monkeypatch.delenv("KEY_PREFIX")
-    assert health_key("ledger") == Keys().health("ledger")
-    for url in ("redis://127.0.0.1:6379/0", url_with_password("redis://redis:6380/3", PASSWORD),
-                "rediss://alice:s%40cret@host.example:7000/2", "redis://[::1]:6379", "redis://bob@h/1?x=y",
-                "redis://h"):
-        parts, addr = urlsplit(url), RedisAddress(url)
-        assert (addr.host, addr.port, addr.tls) == (parts.hostname or "127.0.0.1", parts.port or 6379,
-                                                    parts.scheme == "rediss"), url
-        assert addr.password == (unquote(parts.password) if parts.password else None), url
-        assert addr.username == (unquote(parts.username) if parts.username else None), url
-        assert addr.db == ((parts.path or "/0").lstrip("/") or "0"), url
-    assert RedisAddress(url_with_password("redis://r:6379/0", PASSWORD)).password == PASSWORD
-    assert _parse_json(b' {"ts": 1.5, "status": "ok", "counters": {"a": [1, null]}} ') == {
-        "ts": 1.5, "status": "ok", "counters": {"a": [1, None]}}
-    for bad in (b"{", b'{"ts": 1} x', b"nope"):
-        with pytest.raises((ValueError, StopIteration)):
-            _parse_json(bad)
