@@ -45,6 +45,9 @@ class LedgerSettings(BaseSettings):
     inception_investor: str = Field("inception", min_length=1, validation_alias=_env("LEDGER_INCEPTION_INVESTOR"))
     # Two TRANSFER records of opposite amounts in different accounts within this window are internal.
     transfer_match_s: float = Field(600.0, ge=0, validation_alias=_env("LEDGER_TRANSFER_MATCH_S"))
+    # A change of an off-exchange holding matches a transfer or an operator flow (within LEDGER_TRANSFER_MATCH_S)
+    # whose USD amount is within this fraction of its own: network fees and the price moving in between.
+    holding_match_tolerance: float = Field(0.02, ge=0, lt=1, validation_alias=_env("LEDGER_HOLDING_MATCH_TOLERANCE"))
     # Test-only: after a batch is committed to the database, wait this long before the XACKs.
     test_pause_before_ack_s: float = Field(0.0, ge=0, validation_alias=_env("LEDGER_TEST_PAUSE_BEFORE_ACK_S"))
 

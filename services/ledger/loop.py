@@ -1,7 +1,8 @@
 """The ledger's loop: read hedge:nav and hedge:income, commit them to the record, then ack.
 
 Per batch, one database transaction: income records (and transfer flows), the fund's
-inception on its first usable snapshot, one history row per LEDGER_HISTORY_INTERVAL_S.
+inception on its first usable snapshot, each change of an off-exchange holding's quantity
+(services.ledger.record, "off-exchange holdings"), one history row per LEDGER_HISTORY_INTERVAL_S.
 Only after COMMIT are the entries acknowledged; if the database is down the batch is kept
 and retried (nothing acked), and a crash before the ack leaves the entries pending for the
 restart to reclaim, where the unique keys make the replay add nothing. Strikes are proposed
@@ -137,7 +138,7 @@ class LedgerLoop:
 
     def _apply(self, conn: sa.Connection, batch: Batch) -> dict[str, int]:
         """The batch in time order: each transfer is priced at the snapshot just before it."""
-        written = {"income": 0, "transfers": 0, "nav_history": 0, "partial_skipped": 0}
+        written = {"income": 0, "transfers": 0, "nav_history": 0, "partial_skipped": 0, "holding_changes": 0}
         vals = [(eid, record.valuation_of(doc)) for eid, doc in batch.snapshots]
         first = next((v for _, v in vals if v is not None), None)
         if first is not None:
@@ -172,6 +173,7 @@ class LedgerLoop:
         if val is None:
             written["partial_skipped"] += 1
             return
+        written["holding_changes"] += record.record_holdings(conn, self.cfg, val, eid, recent)   # before its row
         recent.append((val.ts, val.aum_total))
         bucket = int(val.ts // self.cfg.history_interval_s)
         if (self.last_bucket is None or bucket > self.last_bucket) and record.record_history(
@@ -200,6 +202,7 @@ class LedgerLoop:
             LEDGER_ROWS.labels(table=table).inc(written[table])
             self.hb.count(f"{table}_rows", written[table])
         self.hb.count("transfer_flows", written["transfers"])
+        self.hb.count("holding_changes", written["holding_changes"])
         self.hb.count("partial_snapshots_skipped", written["partial_skipped"])
         self.hb.count("batches")
         self.transfers_usd = transfers

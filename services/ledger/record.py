@@ -1,5 +1,5 @@
 """Operations on the fund's record: inception, history rows, income and transfer flows,
-operator flows and their classification. Each takes a Connection inside a transaction
+changes of off-exchange holdings, operator flows and their classification. Each takes a Connection inside a transaction
 the caller holds (with `lock_fund` taken) and the ledger settings; the arithmetic is
 services.ledger.units, the SQL services.ledger.store.
 """
@@ -21,6 +21,7 @@ from shared.contracts.vocabulary import UNCOUNTED_SOURCES, USD_PAR_ASSET
 
 from services.ledger import store
 from services.ledger.config import LedgerSettings
+from services.ledger.holdings import Change, Holding, amounts_match, holding_changes
 from services.ledger.schema import flows, income, nav_history
 from services.ledger.strike import LOCKED, iso_utc
 from services.ledger.store import EXTERNAL, INTERNAL, MINUTE, UNCLASSIFIED
@@ -30,6 +31,9 @@ UNALLOCATED = "unallocated"
 """Investor of an external transfer nobody has claimed yet (`navstream flow classify ID external --investor`)."""
 
 FUTURE_SKEW_S = 5.0
+HOLDING = "holding"
+CLASSIFIED_KINDS = ("transfer", HOLDING)
+OPERATOR_KINDS = ("subscription", "redemption")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Valuation:
     aum_total: float
     source: str
     degraded: bool
+    holdings: tuple[Holding, ...] = ()
 
 
 def valuation_of(snapshot: Mapping[str, Any]) -> Valuation | None:
@@ -54,7 +59,14 @@ def valuation_of(snapshot: Mapping[str, Any]) -> Valuation | None:
     status = snapshot.get("status") or {}
     return Valuation(ts=float(ts), seq=snapshot.get("seq"), nav_total=snapshot.get("nav_total"),
                      aum_total=float(aum), source=str(snapshot.get("source")),
-                     degraded=bool(status.get("degraded")))
+                     degraded=bool(status.get("degraded")), holdings=_holdings_of(snapshot))
+
+
+def _holdings_of(snapshot: Mapping[str, Any]) -> tuple[Holding, ...]:
+    held = (snapshot.get("aum") or {}).get("offexchange") or {}
+    return tuple(Holding(str(asset), float(h["qty"]), float(h["mark"]) if _positive(h.get("mark")) else None)
+                 for asset, h in sorted(held.items())
+                 if isinstance(h.get("qty"), (int, float)) and math.isfinite(h["qty"]))
 
 
 def _positive(x: Any) -> TypeGuard[float]:
@@ -143,13 +155,17 @@ def record_operator_flow(conn: Connection, cfg: LedgerSettings, *, amount_usd: f
         if -units > held:
             raise FlowRefused(f"investor {investor!r} holds {held} units; a redemption of {-amount_usd:,.2f} USD "
                               f"needs {-units}")
-    row = {"fund_id": cfg.fund_id, "flow_key": f"operator:{uuid.uuid4()}", "ts": at,
+    flow_key = f"operator:{uuid.uuid4()}"
+    row = {"fund_id": cfg.fund_id, "flow_key": flow_key, "ts": at,
            "kind": "subscription" if amount_usd > 0 else "redemption", "classification": EXTERNAL,
            "amount_usd": amount_usd, "investor": investor, "units": units, "unit_price": pricing.unit_price,
            "aum_before": pricing.aum_before, "units_before": pricing.units_before, "note": note,
            "created_at": now}
     store.insert_ignoring_duplicates(conn, flows, [row])
     apply_units(conn, cfg, at, units)
+    change = _open_flow(conn, cfg, HOLDING, amount_usd, at)
+    if change is not None:
+        return _explained_by_operator(conn, cfg, change, flow_key, recent)
     return row
 
 
@@ -193,15 +209,24 @@ def record_transfer(conn: Connection, cfg: LedgerSettings, rec: IncomeRecord, px
     """A TRANSFER record as a flow: internal when it pairs with an opposite transfer of another of
     the fund's accounts, else unclassified, with units issued or cancelled provisionally (to
     'unallocated') so the unit price does not move while the operator reviews it."""
+    amount_usd = rec.amount * px if px is not None else None
     base = {"fund_id": cfg.fund_id, "flow_key": f"income:{rec.account}:{rec.type}:{rec.tran_id}", "ts": rec.ts,
             "kind": "transfer", "account": rec.account, "asset": rec.asset, "amount": rec.amount,
-            "amount_usd": rec.amount * px if px is not None else None, "investor": UNALLOCATED,
+            "amount_usd": amount_usd, "investor": UNALLOCATED,
             "created_at": time.time()}
     partner = _matching_transfer(conn, cfg, rec)
     if partner is not None:
         _make_internal(conn, cfg, partner)
         store.insert_ignoring_duplicates(conn, flows, [{**base, "classification": INTERNAL, "units": Decimal(0),
                                                          "note": f"internal: pairs with flow {partner['id']}"}])
+        return
+    holding = _open_flow(conn, cfg, HOLDING, -amount_usd, rec.ts) if amount_usd else None
+    if holding is not None:      # out of an account into an off-exchange holding, or back
+        _make_internal(conn, cfg, holding, why=f"internal: matches transfer {rec.account}:{rec.tran_id}")
+        store.insert_ignoring_duplicates(conn, flows, [{
+            **base, "classification": INTERNAL, "units": Decimal(0),
+            "note": f"internal: matches the change of the off-exchange {holding['asset']} holding, "
+                    f"flow {holding['id']}"}])
         return
     if px is None:
         store.insert_ignoring_duplicates(conn, flows, [{**base, "classification": UNCLASSIFIED, "units": Decimal(0),
@@ -231,23 +256,26 @@ def _matching_transfer(conn: Connection, cfg: LedgerSettings, rec: IncomeRecord)
     return None
 
 
-def _make_internal(conn: Connection, cfg: LedgerSettings, flow: Mapping[str, Any]) -> None:
+def _make_internal(conn: Connection, cfg: LedgerSettings, flow: Mapping[str, Any],
+                   why: str = "internal: between the fund's own accounts") -> None:
     if flow["units"]:
         apply_units(conn, cfg, flow["ts"], -flow["units"])
     store.set_flow(conn, flow["id"], classification=INTERNAL, units=Decimal(0),
-                   note=(flow["note"] + "; " if flow["note"] else "") + "internal: between the fund's own accounts")
+                   note=(flow["note"] + "; " if flow["note"] else "") + why)
 
 
 def classify_flow(conn: Connection, cfg: LedgerSettings, flow_id: int, classification: str, *,
                   investor: str | None = None, note: str = "") -> Mapping[str, Any]:
-    """The operator's verdict on a transfer: internal (no units) or external (units at the price before it)."""
+    """The operator's verdict on a transfer or a holding change: internal (no units; provisional ones are
+    taken back) or external (units at the price before it, for `investor`)."""
     if not store.lock_fund(conn, cfg.fund_id):
         raise FlowRefused(f"fund {cfg.fund_id!r} has no inception yet")
     flow = store.get_flow(conn, cfg.fund_id, flow_id)
     if flow is None:
         raise FlowRefused(f"no flow with id {flow_id} in fund {cfg.fund_id!r} (`navstream flow list`)")
-    if flow["kind"] != "transfer":
-        raise FlowRefused(f"flow {flow_id} is a {flow['kind']}, not a transfer: only transfers are classified")
+    if flow["kind"] not in CLASSIFIED_KINDS:
+        raise FlowRefused(f"flow {flow_id} is a {flow['kind']}, not a transfer or a holding change: only those "
+                          "are classified")
     locked = locked_until(conn, cfg)
     if locked is not None and flow["ts"] <= locked:
         raise FlowRefused(f"flow {flow_id} is before the last locked strike ({iso_utc(locked)}), which never changes")
@@ -275,3 +303,151 @@ def _make_external(conn: Connection, cfg: LedgerSettings, flow: Mapping[str, Any
                       units_before=pricing.units_before)
         apply_units(conn, cfg, flow["ts"], units)
     store.set_flow(conn, flow["id"], **values)
+
+
+# --- off-exchange holdings -------------------------------------------------------------------
+#
+# A change of an off-exchange asset's `qty` between two usable snapshots is money arriving in or
+# leaving a wallet outside the exchange: a movement like a TRANSFER. It is matched, whichever of
+# them is recorded first, with
+#   (a) an unclassified TRANSFER flow of the opposite direction (out of an account, into the
+#       wallet, or back): both become internal, no units;
+#   (b) an operator subscription/redemption of the same direction, not explaining another change:
+#       that flow is the record of it, and the change gets no flow of its own;
+# each within LEDGER_TRANSFER_MATCH_S of it (before or after) and within
+# LEDGER_HOLDING_MATCH_TOLERANCE of its USD amount. The rule that makes the order not matter: each
+# of the three, when recorded, looks among those already recorded for a partner still open and
+# settles the pair at once. An unmatched change is an unclassified `holding` flow with units issued
+# or cancelled provisionally (so the unit price does not move), which holds the strike; a partner
+# arriving later settles it exactly as if it had come first (units taken back: internal for a
+# transfer, the provisional flow removed for an operator flow).
+
+def record_holdings(conn: Connection, cfg: LedgerSettings, val: Valuation, entry_id: str,
+                    recent: Sequence[tuple[float, float]] = ()) -> int:
+    """Compare the snapshot's off-exchange quantities with the last ones seen (kept in `holdings`) and
+    record each change; returns how many. A snapshot not newer than the last one seen (a replay)
+    changes nothing; the first one after inception (or after migration 0003) only seeds them."""
+    fund = store.get_fund(conn, cfg.fund_id)
+    if fund is None:
+        return 0
+    seen_ts = fund["holdings_ts"]
+    if seen_ts is not None and val.ts <= seen_ts:
+        return 0
+    changes = [] if seen_ts is None else holding_changes(store.last_holdings(conn, cfg.fund_id), val.holdings)
+    for change in changes:
+        record_holding_change(conn, cfg, change, ts=val.ts, entry_id=entry_id, recent=recent)
+    store.save_holdings(conn, cfg.fund_id, val.holdings, val.ts)
+    return len(changes)
+
+
+def record_holding_change(conn: Connection, cfg: LedgerSettings, change: Change, *, ts: float, entry_id: str,
+                          recent: Sequence[tuple[float, float]]) -> None:
+    """One change, as of the first snapshot showing it (at `ts`): matched (see above) or unclassified."""
+    amount = change.amount_usd
+    move = {"fund_id": cfg.fund_id, "asset": change.asset, "ts": ts, "qty_before": change.qty_before,
+            "qty_after": change.qty_after, "mark": change.mark, "amount_usd": amount, "entry_id": entry_id}
+    operator = _open_operator_flow(conn, cfg, amount, ts) if amount is not None else None
+    transfer_flow = _open_flow(conn, cfg, "transfer", -amount, ts) if amount is not None else None
+    if transfer_flow is None and operator is not None:
+        store.insert_move(conn, {**move, "flow_id": operator["id"]})
+        _date_at_change(conn, cfg, operator, change, ts=ts, recent=recent)
+        return
+    flow_key = f"holding:{change.asset}:{entry_id}"
+    base = {"fund_id": cfg.fund_id, "flow_key": flow_key, "ts": ts, "kind": HOLDING,
+            "asset": change.asset, "amount": change.delta, "amount_usd": amount, "investor": UNALLOCATED,
+            "created_at": time.time()}
+    what = f"{change.asset} holding {change.qty_before:g} -> {change.qty_after:g}"
+    if transfer_flow is not None:
+        _make_internal(conn, cfg, transfer_flow, why=f"internal: matches the change of the off-exchange {what}")
+        row = {**base, "classification": INTERNAL, "units": Decimal(0),
+               "note": f"internal: {what}, matches transfer flow {transfer_flow['id']}"}
+    else:
+        row = {**base, **_provisional(conn, cfg, amount, ts=ts, recent=recent, what=what)}
+    store.insert_ignoring_duplicates(conn, flows, [row])
+    flow = store.flow_by_key(conn, cfg.fund_id, flow_key)
+    assert flow is not None
+    store.insert_move(conn, {**move, "flow_id": flow["id"]})
+    if flow["units"]:
+        apply_units(conn, cfg, ts, flow["units"])
+
+
+def _provisional(conn: Connection, cfg: LedgerSettings, amount: float | None, *, ts: float,
+                 recent: Sequence[tuple[float, float]], what: str) -> dict[str, Any]:
+    """An unexplained change: units issued or cancelled provisionally to 'unallocated', or none (and why)."""
+    if amount is None:
+        return {"classification": UNCLASSIFIED, "units": Decimal(0),
+                "note": f"unexplained change of the off-exchange {what}: no USD price for it in the snapshot, "
+                        "so its amount is unknown and no units were issued; review it"}
+    try:
+        pricing = pricing_at(conn, cfg, ts, recent)
+        units = flow_units(amount, pricing)
+    except FlowRefused as exc:
+        return {"classification": UNCLASSIFIED, "units": Decimal(0),
+                "note": f"unexplained change of the off-exchange {what}: units not issued: {exc}"}
+    return {"classification": UNCLASSIFIED, "units": units, "unit_price": pricing.unit_price,
+            "aum_before": pricing.aum_before, "units_before": pricing.units_before,
+            "note": f"unexplained change of the off-exchange {what}: units issued/cancelled provisionally; "
+                    "review it"}
+
+
+def _open_operator_flow(conn: Connection, cfg: LedgerSettings, amount_usd: float,
+                        ts: float) -> Mapping[str, Any] | None:
+    """An operator flow of about `amount_usd` near `ts` that explains no other holding change yet."""
+    for f in store.flows_near(conn, cfg.fund_id, OPERATOR_KINDS, ts, window_s=cfg.transfer_match_s):
+        if amounts_match(f["amount_usd"], amount_usd, cfg.holding_match_tolerance) \
+                and not store.explains_a_move(conn, cfg.fund_id, f["id"]):
+            return f
+    return None
+
+
+def _open_flow(conn: Connection, cfg: LedgerSettings, kind: str, amount_usd: float,
+               ts: float) -> Mapping[str, Any] | None:
+    """An unclassified flow of `kind` (transfer, holding) of about `amount_usd` near `ts`."""
+    for f in store.flows_near(conn, cfg.fund_id, (kind,), ts, window_s=cfg.transfer_match_s,
+                              classification=UNCLASSIFIED):
+        if f["amount_usd"] is not None and amounts_match(f["amount_usd"], amount_usd, cfg.holding_match_tolerance):
+            return f
+    return None
+
+
+def _explained_by_operator(conn: Connection, cfg: LedgerSettings, held: Mapping[str, Any], operator_key: str,
+                           recent: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """An operator flow recorded after the holding change it explains: the change's provisional flow goes
+    (its units taken back), and the change points at the operator flow, as if that had come first.
+    Returns the operator flow as it now stands."""
+    operator = store.flow_by_key(conn, cfg.fund_id, operator_key)
+    assert operator is not None
+    if held["units"]:
+        apply_units(conn, cfg, held["ts"], -held["units"])
+    store.link_moves(conn, cfg.fund_id, held["id"], operator["id"])
+    store.delete_flow(conn, held["id"])
+    _date_at_change(conn, cfg, operator, Change(held["asset"], 0.0, held["amount"], None), ts=held["ts"],
+                    recent=recent)
+    updated = store.flow_by_key(conn, cfg.fund_id, operator_key)
+    assert updated is not None
+    return dict(updated)
+
+
+def _date_at_change(conn: Connection, cfg: LedgerSettings, operator: Mapping[str, Any], change: Change, *,
+                    ts: float, recent: Sequence[tuple[float, float]]) -> None:
+    """The operator flow explaining a change takes the change's time, the first snapshot whose aum.total
+    holds the money, and is priced just before it: so no history row has the money without its units,
+    or the units without the money, whichever `--at` the operator gave."""
+    note = (operator["note"] + "; " if operator["note"] else "") + (
+        f"explains the change of the off-exchange {change.asset} holding ({change.delta:+g}) at {iso_utc(ts)}")
+    if operator["ts"] == ts:
+        store.set_flow(conn, operator["id"], note=note)
+        return
+    apply_units(conn, cfg, operator["ts"], -operator["units"])
+    store.set_flow(conn, operator["id"], units=Decimal(0))        # out of the units it is priced on
+    try:
+        pricing = pricing_at(conn, cfg, ts, recent)
+        units = flow_units(operator["amount_usd"], pricing)
+    except FlowRefused as exc:      # kept at the operator's time and units
+        store.set_flow(conn, operator["id"], units=operator["units"], note=note + f" (kept at --at: {exc})")
+        apply_units(conn, cfg, operator["ts"], operator["units"])
+        return
+    store.set_flow(conn, operator["id"], ts=ts, units=units, unit_price=pricing.unit_price,
+                   aum_before=pricing.aum_before, units_before=pricing.units_before,
+                   note=note + f", so dated then (--at was {iso_utc(operator['ts'])})")
+    apply_units(conn, cfg, ts, units)

@@ -1,4 +1,5 @@
-"""The ledger's tables (nav_history, income, flows, strikes; README "ledger" describes them), SQLAlchemy Core.
+"""The ledger's tables (nav_history, income, flows, strikes, holdings, holding_moves; README "ledger"
+describes them), SQLAlchemy Core.
 
 Every table carries `fund_id`, and every unique key starts with it, so one database can
 hold many funds. Units are exact: stored as integer nano-units (BIGINT), handled in Python
@@ -66,6 +67,7 @@ funds = Table(
     Column("inception_ts", Float, nullable=False),
     Column("inception_price", Float, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("holdings_ts", Float),                       # 0003: time of the snapshot `holdings` is from
 )
 
 nav_history = Table(
@@ -112,10 +114,10 @@ flows = Table(
     "flows", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("fund_id", String(64), nullable=False),
-    # operator:<uuid> | income:<account>:<type>:<tran_id> | inception
+    # operator:<uuid> | income:<account>:<type>:<tran_id> | holding:<asset>:<entry id> | inception
     Column("flow_key", String(160), nullable=False),
     Column("ts", Float, nullable=False),
-    Column("kind", String(16), nullable=False),         # inception | subscription | redemption | transfer
+    Column("kind", String(16), nullable=False),         # inception | subscription | redemption | transfer | holding
     Column("classification", String(16), nullable=False),  # external | internal | unclassified
     Column("amount_usd", Float),                        # + into the fund, - out; null: no USD price for the asset
     Column("investor", String(64), nullable=False),
@@ -125,7 +127,7 @@ flows = Table(
     Column("units_before", Units),
     Column("account", String(64)),
     Column("asset", String(32)),
-    Column("amount", Float),                            # in `asset`, for transfers
+    Column("amount", Float),                            # in `asset`, for transfers and holdings
     Column("note", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("fund_id", "flow_key", name="uq_flows_key"),
@@ -155,3 +157,28 @@ strikes = Table(
     Column("hash", String(64)),
     UniqueConstraint("fund_id", "strike_date", name="uq_strikes_date"),
 )
+
+holdings = Table(                                         # 0003: the last quantity seen of each asset
+    "holdings", metadata,
+    Column("fund_id", String(64), primary_key=True),
+    Column("asset", String(32), primary_key=True),
+    Column("qty", Float, nullable=False),
+    Column("mark", Float),                              # the USD price it was valued at (null: unpriced)
+    Column("ts", Float, nullable=False),
+)
+
+holding_moves = Table(                                    # 0003: each change of an asset's quantity
+    "holding_moves", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fund_id", String(64), nullable=False),
+    Column("asset", String(32), nullable=False),
+    Column("ts", Float, nullable=False),                # the first snapshot showing the new quantity
+    Column("qty_before", Float, nullable=False),
+    Column("qty_after", Float, nullable=False),
+    Column("mark", Float),
+    Column("amount_usd", Float),                        # (qty_after - qty_before) * mark; null: no mark
+    Column("entry_id", String(48)),
+    Column("flow_id", Integer),                         # the flow accounting for it: its own, or an operator's
+    UniqueConstraint("fund_id", "asset", "ts", name="uq_holding_moves"),
+)
+Index("ix_holding_moves_fund_flow", holding_moves.c.fund_id, holding_moves.c.flow_id)

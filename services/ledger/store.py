@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Result
 
-from services.ledger.schema import UNIT_PLACES, flows, funds, income, nav_history, strikes
+from services.ledger.holdings import Holding
+from services.ledger.schema import UNIT_PLACES, flows, funds, holding_moves, holdings, income, nav_history, strikes
 
 MINUTE, STRIKE = "minute", "strike"
 EXTERNAL, INTERNAL, UNCLASSIFIED = "external", "internal", "unclassified"
@@ -157,6 +158,70 @@ def last_flow_ts(conn: Connection, fund_id: str) -> float | None:
 
 def set_flow(conn: Connection, flow_id: int, **values: Any) -> None:
     conn.execute(sa.update(flows).where(flows.c.id == flow_id).values(**values))
+
+
+def flow_by_key(conn: Connection, fund_id: str, flow_key: str) -> Mapping[str, Any] | None:
+    return first_row(conn.execute(sa.select(flows).where(flows.c.fund_id == fund_id, flows.c.flow_key == flow_key)))
+
+
+def flows_near(conn: Connection, fund_id: str, kinds: Sequence[str], ts: float, *, window_s: float,
+               classification: str | None = None) -> list[Mapping[str, Any]]:
+    """Flows of `kinds` within `window_s` of `ts` (and of `classification`), nearest in time first."""
+    q = sa.select(flows).where(flows.c.fund_id == fund_id, flows.c.kind.in_(kinds),
+                               flows.c.ts >= ts - window_s, flows.c.ts <= ts + window_s)
+    if classification is not None:
+        q = q.where(flows.c.classification == classification)
+    return sorted(all_rows(conn.execute(q.order_by(flows.c.id))), key=lambda f: abs(f["ts"] - ts))
+
+
+def delete_flow(conn: Connection, flow_id: int) -> None:
+    conn.execute(sa.delete(flows).where(flows.c.id == flow_id))
+
+
+# --- off-exchange holdings -------------------------------------------------------------------
+
+def last_holdings(conn: Connection, fund_id: str) -> dict[str, Holding]:
+    """The quantities of the newest snapshot read (an asset that left is kept at qty 0: dropped here)."""
+    q = sa.select(holdings).where(holdings.c.fund_id == fund_id, holdings.c.qty != 0)
+    return {r["asset"]: Holding(r["asset"], r["qty"], r["mark"]) for r in all_rows(conn.execute(q))}
+
+
+def save_holdings(conn: Connection, fund_id: str, now: Sequence[Holding], ts: float) -> None:
+    """`now` becomes the last seen quantities (assets not in it: 0), as of snapshot time `ts`."""
+    current = {h.asset: h for h in now}
+    known = set(conn.execute(sa.select(holdings.c.asset).where(holdings.c.fund_id == fund_id)).scalars())
+    for asset in known - set(current):
+        conn.execute(sa.update(holdings).where(holdings.c.fund_id == fund_id, holdings.c.asset == asset)
+                     .values(qty=0.0, ts=ts))
+    for asset, h in current.items():
+        values = {"qty": h.qty, "mark": h.mark, "ts": ts}
+        if asset in known:
+            conn.execute(sa.update(holdings).where(holdings.c.fund_id == fund_id, holdings.c.asset == asset)
+                         .values(**values))
+        else:
+            conn.execute(sa.insert(holdings).values(fund_id=fund_id, asset=asset, **values))
+    conn.execute(sa.update(funds).where(funds.c.fund_id == fund_id).values(holdings_ts=ts))
+
+
+def insert_move(conn: Connection, row: Mapping[str, Any]) -> bool:
+    return insert_ignoring_duplicates(conn, holding_moves, [row]) == 1
+
+
+def link_moves(conn: Connection, fund_id: str, from_flow: int, to_flow: int) -> None:
+    conn.execute(sa.update(holding_moves).where(holding_moves.c.fund_id == fund_id,
+                                                holding_moves.c.flow_id == from_flow).values(flow_id=to_flow))
+
+
+def explains_a_move(conn: Connection, fund_id: str, flow_id: int) -> bool:
+    q = sa.select(sa.func.count()).select_from(holding_moves).where(holding_moves.c.fund_id == fund_id,
+                                                                     holding_moves.c.flow_id == flow_id)
+    return conn.execute(q).scalar_one() > 0
+
+
+def list_moves(conn: Connection, fund_id: str) -> list[Mapping[str, Any]]:
+    q = sa.select(holding_moves).where(holding_moves.c.fund_id == fund_id).order_by(holding_moves.c.ts,
+                                                                                     holding_moves.c.id)
+    return all_rows(conn.execute(q))
 
 
 # --- income ----------------------------------------------------------------------------------
