@@ -9,10 +9,12 @@ import math
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
 from services.ledger import record, store
 from services.ledger.config import LedgerSettings
-from services.ledger.db import open_database, upgrade
+from services.ledger.db import alembic_config, current_revision, head_revision, open_database, upgrade
 from services.ledger.strikes import propose_strike
 
 from tests.ledger_support import snapshot, transfer
@@ -185,3 +187,24 @@ def test_replays_add_nothing_and_a_new_engine_remembers_the_last_quantities(ledg
         assert [f["amount_usd"] for f in restarted.flows()] == [5_000.0, -1_000.0]
     finally:
         restarted.engine.dispose()
+
+
+def test_migration_0003_keeps_an_existing_record_and_runs_both_ways(cfg):
+    eng = open_database(cfg.database_url)
+    try:
+        assert upgrade(eng, "0002") == "0002"
+        with eng.begin() as conn:           # a record from before 0003: the fund, without holdings_ts
+            conn.execute(sa.text("INSERT INTO funds (fund_id, inception_ts, inception_price, created_at) "
+                                 "VALUES ('main', 1.0, 1.0, 1.0)"))
+        assert upgrade(eng) == head_revision() == "0003"
+        with eng.connect() as conn:
+            assert store.get_fund(conn, "main")["holdings_ts"] is None      # its next snapshot seeds the quantities
+        assert {"holdings", "holding_moves"} <= set(sa.inspect(eng).get_table_names())
+        cfg_alembic = alembic_config()
+        with eng.begin() as conn:
+            cfg_alembic.attributes["connection"] = conn
+            command.downgrade(cfg_alembic, "0002")
+        assert current_revision(eng) == "0002" and "holdings" not in sa.inspect(eng).get_table_names()
+        assert upgrade(eng) == "0003"
+    finally:
+        eng.dispose()

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.ledger import queries
-from services.ledger.db import current_revision, head_revision, open_database, upgrade
+from services.ledger.db import current_revision, open_database, upgrade
 from services.ledger.schema import nav_history
 from services.ledger.units import unit_price
 
@@ -67,7 +67,7 @@ def test_migration_0002_replaces_the_minute_index_and_runs_both_ways(engine):
     upgrade(engine, "0001")
     with engine.begin() as conn:
         conn.execute(sa.insert(nav_history), _history()[:50])
-    assert upgrade(engine) == head_revision() == "0002"
+    assert upgrade(engine, "0002") == "0002"
     names = {ix["name"] for ix in sa.inspect(engine).get_indexes("nav_history")}
     assert {"ix_nav_history_fund_kind_minute_ts", "ix_nav_history_fund_kind_unit_price"} <= names
     assert "ix_nav_history_fund_kind_minute" not in names
@@ -81,7 +81,7 @@ def test_migration_0002_replaces_the_minute_index_and_runs_both_ways(engine):
         command.downgrade(cfg, "0001")
     assert current_revision(engine) == "0001"
     assert "ix_nav_history_fund_kind_minute" in {ix["name"] for ix in sa.inspect(engine).get_indexes("nav_history")}
-    assert upgrade(engine) == "0002"
+    assert upgrade(engine, "0002") == "0002"
 
 
 @pytest.mark.parametrize("max_points", [1, 7, 100, 500, 100_000])

@@ -125,3 +125,28 @@ def test_flow_commands_refuse_bad_input_with_one_line_and_write_nothing(r, env, 
     assert "units issued" in ok.stdout
     listing = navstream(cli_env, "flow", "list")
     assert "alice" in listing.stdout and "first money" in listing.stdout and "units outstanding" in listing.stdout
+
+
+def test_a_holding_change_is_one_unclassified_flow_and_survives_a_restart_with_redis_wiped(
+        r, env, services, database_url, engine):
+    led_env = ledger_env(env, database_url)
+    ledger = services("ledger", led_env)
+    t0 = time.time() - 60
+    for i, usdc in enumerate((2_000.0, 2_000.0, 7_000.0)):            # 5,000 USDC arrive in the cold wallet
+        xadd_snapshot(r, snapshot(1 + i, t0 + i, 98_000.0, usdc=usdc))
+    holding = flows.c.kind == "holding"
+    eventually(lambda: count(engine, flows, holding) == 1 and pending(r) == 0, timeout=30,
+               message="one holding flow, every entry acked")
+    ledger.stop()
+    r.flushall()                                                        # Redis lost: seq and entry ids start again
+    services("ledger", led_env)
+    xadd_snapshot(r, snapshot(1, t0 + 10, 98_000.0, usdc=7_000.0))      # the same quantity: nothing new
+    xadd_snapshot(r, snapshot(2, t0 + 11, 98_000.0, usdc=6_000.0))      # 1,000 leave
+    eventually(lambda: count(engine, flows, holding) == 2 and pending(r) == 0, timeout=30,
+               message="a second holding flow after the restart")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(flows.c.amount_usd, flows.c.classification).where(holding)
+                            .order_by(flows.c.ts)).all()
+        prices = conn.execute(sa.select(nav_history.c.unit_price)).scalars().all()
+    assert [tuple(row) for row in rows] == [(5_000.0, "unclassified"), (-1_000.0, "unclassified")]
+    assert all(abs(p - 1.0) < 1e-9 for p in prices), prices
