@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _parser(db_sub, "upgrade", "migrate the schema to the newest revision")
     db.set_defaults(func=_lazy("_cmd_db"))
 
-    flow = _parser(sub, "flow", "subscriptions, redemptions and transfers (units per investor)")
+    flow = _parser(sub, "flow", "subscriptions, redemptions, transfers and holding changes (units per investor)")
     flow_sub = flow.add_subparsers(dest="flow_cmd", required=True)
     for name, what in (("subscribe", "money in: issue units at the unit price just before"),
                        ("redeem", "money out: cancel units at the unit price just before")):
@@ -43,11 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--at", help="when (ISO 8601 UTC or epoch seconds; default now; never in the future)")
         p.add_argument("--note", help="why, kept with the flow")
     _parser(flow_sub, "list", "every flow, and units per investor")
-    cl = _parser(flow_sub, "classify", "review a transfer: internal (no units) or external (a flow)")
+    cl = _parser(flow_sub, "classify", "review a transfer or holding change: internal (no units) or external (a flow)")
     cl.add_argument("id", type=int, help="the flow's id (`navstream flow list`)")
     cl.add_argument("classification", choices=["internal", "external"],
-                    help="internal: between the fund's own accounts (no units); external: a flow")
-    cl.add_argument("--investor", help="for an external transfer: whose units")
+                    help="internal: between the fund's own accounts or wallets (no units); external: a flow")
+    cl.add_argument("--investor", help="for an external one: whose units")
     cl.add_argument("--note", help="why, kept with the flow")
     flow.set_defaults(func=_lazy("_cmd_flow"))
 
