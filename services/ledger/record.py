@@ -306,21 +306,6 @@ def _make_external(conn: Connection, cfg: LedgerSettings, flow: Mapping[str, Any
 
 
 # --- off-exchange holdings -------------------------------------------------------------------
-#
-# A change of an off-exchange asset's `qty` between two usable snapshots is money arriving in or
-# leaving a wallet outside the exchange: a movement like a TRANSFER. It is matched, whichever of
-# them is recorded first, with
-#   (a) an unclassified TRANSFER flow of the opposite direction (out of an account, into the
-#       wallet, or back): both become internal, no units;
-#   (b) an operator subscription/redemption of the same direction, not explaining another change:
-#       that flow is the record of it, and the change gets no flow of its own;
-# each within LEDGER_TRANSFER_MATCH_S of it (before or after) and within
-# LEDGER_HOLDING_MATCH_TOLERANCE of its USD amount. The rule that makes the order not matter: each
-# of the three, when recorded, looks among those already recorded for a partner still open and
-# settles the pair at once. An unmatched change is an unclassified `holding` flow with units issued
-# or cancelled provisionally (so the unit price does not move), which holds the strike; a partner
-# arriving later settles it exactly as if it had come first (units taken back: internal for a
-# transfer, the provisional flow removed for an operator flow).
 
 def record_holdings(conn: Connection, cfg: LedgerSettings, val: Valuation, entry_id: str,
                     recent: Sequence[tuple[float, float]] = ()) -> int:
@@ -342,15 +327,36 @@ def record_holdings(conn: Connection, cfg: LedgerSettings, val: Valuation, entry
 
 def record_holding_change(conn: Connection, cfg: LedgerSettings, change: Change, *, ts: float, entry_id: str,
                           recent: Sequence[tuple[float, float]]) -> None:
-    """One change, as of the first snapshot showing it (at `ts`): matched (see above) or unclassified."""
+    """One change of an off-exchange asset's `qty`, as of the first snapshot showing it (at `ts`): money
+    arriving in or leaving a wallet outside the exchange, a movement like a TRANSFER. It matches,
+    within LEDGER_TRANSFER_MATCH_S of `ts` (before or after) and LEDGER_HOLDING_MATCH_TOLERANCE of
+    its USD amount (the nearest in time, if several),
+
+    (a) an unclassified TRANSFER flow of the opposite direction (out of an account into the wallet,
+        or back): both become internal, no units; else
+    (b) an operator subscription/redemption of the same direction that explains no other change:
+        that flow is the change's record (dated at `ts`, priced just before it); the change gets
+        no flow of its own.
+
+    Otherwise it is an unclassified `holding` flow with units issued or cancelled provisionally to
+    'unallocated' (the unit price does not move), which holds the strike.
+
+    Why the order of arrival does not matter: each of the three (a TRANSFER in `record_transfer`,
+    an operator flow in `record_operator_flow`, a change here), when recorded, looks among those
+    already recorded for a partner still open and settles the pair at once, to the same end state:
+    a TRANSFER arriving after the change makes the change's flow internal and takes its provisional
+    units back; an operator flow arriving after it removes the provisional flow (units taken back)
+    and takes its place. The one case that does depend on order is a change claimed by both a
+    TRANSFER and an operator flow: whichever pairs with it first keeps it, the other stays alone.
+    """
     amount = change.amount_usd
     move = {"fund_id": cfg.fund_id, "asset": change.asset, "ts": ts, "qty_before": change.qty_before,
             "qty_after": change.qty_after, "mark": change.mark, "amount_usd": amount, "entry_id": entry_id}
     operator = _open_operator_flow(conn, cfg, amount, ts) if amount is not None else None
     transfer_flow = _open_flow(conn, cfg, "transfer", -amount, ts) if amount is not None else None
     if transfer_flow is None and operator is not None:
-        store.insert_move(conn, {**move, "flow_id": operator["id"]})
-        _date_at_change(conn, cfg, operator, change, ts=ts, recent=recent)
+        if store.insert_move(conn, {**move, "flow_id": operator["id"]}):
+            _date_at_change(conn, cfg, operator, change, ts=ts, recent=recent)
         return
     flow_key = f"holding:{change.asset}:{entry_id}"
     base = {"fund_id": cfg.fund_id, "flow_key": flow_key, "ts": ts, "kind": HOLDING,
@@ -363,7 +369,8 @@ def record_holding_change(conn: Connection, cfg: LedgerSettings, change: Change,
                "note": f"internal: {what}, matches transfer flow {transfer_flow['id']}"}
     else:
         row = {**base, **_provisional(conn, cfg, amount, ts=ts, recent=recent, what=what)}
-    store.insert_ignoring_duplicates(conn, flows, [row])
+    if store.insert_ignoring_duplicates(conn, flows, [row]) == 0:
+        return                                                 # recorded already (a replay)
     flow = store.flow_by_key(conn, cfg.fund_id, flow_key)
     assert flow is not None
     store.insert_move(conn, {**move, "flow_id": flow["id"]})
