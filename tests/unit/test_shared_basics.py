@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from shared.atomic import write_json_atomic
 from shared.contracts.fills import Fill, decode_fill, encode_fill
 from shared.contracts.nav import decode_nav_entry, encode_nav_entry
-from shared.contracts.prices import PriceObservation, decode_latest, decode_price, encode_latest, encode_price
+from shared.contracts.prices import (
+    PriceObservation,
+    _decode_price_checked,
+    decode_latest,
+    decode_price,
+    encode_latest,
+    encode_price,
+)
 from shared.errors import ConfigError, ContractError
 from shared.logs import RedactingFilter
 from shared.settings import Mode, Settings, load_settings
@@ -101,6 +108,27 @@ def test_decode_price_never_yields_a_non_finite_or_non_positive_price(px):
     except ContractError:
         return
     assert math.isfinite(obs.px) and obs.px > 0
+
+
+_PRICE_TEXT = st.one_of(st.sampled_from(["97000.5", "1e-9", "0", "-1", "nan", "inf", "1e400", " 2.5 ", "1_0", "",
+                                          "abc", "mark", "coingecko", "config", "guess", "1", "0.0"]),
+                        st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6))
+
+
+@given(st.dictionaries(st.sampled_from(["sym", "px", "src", "ts", "diverged", "other"]), _PRICE_TEXT, max_size=6),
+       st.booleans())
+def test_decode_price_fast_path_matches_the_checked_parse(fields, as_bytes):
+    """Entries as Redis returns them (bytes) take decode_price's fast path: same observation, same errors."""
+    entry = {k.encode(): v.encode() for k, v in fields.items()} if as_bytes else fields
+    try:
+        expected: object = _decode_price_checked(entry)
+    except ContractError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: object = decode_price(entry)
+    except ContractError as exc:
+        got = ("error", str(exc))
+    assert got == expected
 
 
 def test_nav_entry_flat_fields_use_empty_string_for_null():
