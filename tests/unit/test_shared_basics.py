@@ -9,7 +9,7 @@ import os
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.atomic import write_json_atomic
@@ -115,6 +115,7 @@ _PRICE_TEXT = st.one_of(st.sampled_from(["97000.5", "1e-9", "0", "-1", "nan", "i
                         st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6))
 
 
+@settings(max_examples=300, deadline=None)   # a loaded CI machine must not fail it on time
 @given(st.dictionaries(st.sampled_from(["sym", "px", "src", "ts", "diverged", "other"]), _PRICE_TEXT, max_size=6),
        st.booleans())
 def test_decode_price_fast_path_matches_the_checked_parse(fields, as_bytes):
