@@ -44,6 +44,8 @@ def encode_price(obs: PriceObservation) -> dict[str, str]:
 
 # `src` as Redis returns it (bytes) -> the vocabulary's str, for decode_price's fast path.
 _SOURCES_BY_BYTES: dict[bytes, str] = {s.encode(): s for s in PRICE_SOURCES}
+# The checked parse prefers a str key to its bytes twin: an entry with any of them goes that way.
+_STR_FIELDS = frozenset({"sym", "src", "px", "ts", "diverged"})
 _INF = math.inf
 
 
@@ -63,7 +65,7 @@ def decode_price(fields: Mapping[Any, Any]) -> PriceObservation:
     except (KeyError, TypeError, ValueError, AttributeError):
         return _decode_price_checked(fields)
     # NaN fails every comparison; an empty sym, a str key or a non-positive number go the checked way
-    if sym and 0.0 < px < _INF and 0.0 < ts < _INF and "sym" not in fields and "diverged" not in fields:
+    if sym and 0.0 < px < _INF and 0.0 < ts < _INF and _STR_FIELDS.isdisjoint(fields):
         return PriceObservation(sym, px, src, ts, fields.get(b"diverged") == b"1")
     return _decode_price_checked(fields)
 

@@ -117,10 +117,14 @@ _PRICE_TEXT = st.one_of(st.sampled_from(["97000.5", "1e-9", "0", "-1", "nan", "i
 
 @settings(max_examples=300, deadline=None)   # a loaded CI machine must not fail it on time
 @given(st.dictionaries(st.sampled_from(["sym", "px", "src", "ts", "diverged", "other"]), _PRICE_TEXT, max_size=6),
-       st.booleans())
-def test_decode_price_fast_path_matches_the_checked_parse(fields, as_bytes):
-    """Entries as Redis returns them (bytes) take decode_price's fast path: same observation, same errors."""
-    entry = {k.encode(): v.encode() for k, v in fields.items()} if as_bytes else fields
+       st.sampled_from(["bytes", "str", "mixed"]))
+def test_decode_price_fast_path_matches_the_checked_parse(fields, keys):
+    """Entries as Redis returns them (bytes) take decode_price's fast path: same observation, same errors.
+    "mixed": bytes keys plus a str twin of one field, which the checked parse prefers."""
+    entry: dict = dict(fields) if keys == "str" else {k.encode(): v.encode() for k, v in fields.items()}
+    if keys == "mixed" and fields:
+        name = sorted(fields)[0]
+        entry[name] = "config" if name == "src" else "7"   # valid, and not what the bytes twin says
     try:
         expected: object = _decode_price_checked(entry)
     except ContractError as exc:
@@ -130,6 +134,14 @@ def test_decode_price_fast_path_matches_the_checked_parse(fields, as_bytes):
     except ContractError as exc:
         got = ("error", str(exc))
     assert got == expected
+
+
+@pytest.mark.parametrize("twin", ["sym", "src", "px", "ts", "diverged"])
+def test_decode_price_a_str_key_beside_its_bytes_twin_wins_as_before(twin):
+    entry: dict = {b"sym": b"BTC", b"src": b"mark", b"px": b"97000.5", b"ts": b"1.5", b"diverged": b"0"}
+    entry[twin] = {"sym": "ETH", "src": "coingecko", "px": "7", "ts": "2.5", "diverged": "1"}[twin]
+    assert decode_price(entry) == _decode_price_checked(entry) != decode_price({k: v for k, v in entry.items()
+                                                                              if isinstance(k, bytes)})
 
 
 def test_nav_entry_flat_fields_use_empty_string_for_null():
