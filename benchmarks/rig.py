@@ -37,7 +37,8 @@ def _mb(rss: int) -> float:
 
 
 class ProfiledService(ServiceProcess):
-    """`python -m cProfile -o PROFILE -m services.<name>`: the stats are written when the service stops."""
+    """`python -m benchmarks.cpu_profile PROFILE services.<name>`: cProfile on CPU time (not wall time, which
+    a blocking read dominates); the stats are written when the service stops."""
 
     def __init__(self, name: str, env: dict[str, str], logdir: Path, profile: Path) -> None:
         super().__init__(name, env, logdir)
@@ -47,8 +48,8 @@ class ProfiledService(ServiceProcess):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.profile.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cProfile", "-o", str(self.profile),
-                                          "-m", f"services.{self.name}"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.cpu_profile", str(self.profile),
+                                          f"services.{self.name}"],
                                          cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="also write the JSON result to this file")
     p.add_argument("--keep", action="store_true", help="keep the work dir (service logs, state files)")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                   help="run nav and publisher under cProfile and write DIR/<service>.prof and .txt "
+                   help="run nav and publisher under cProfile (CPU time) and write DIR/<service>.prof and .txt "
                         "(timings are then inflated: use it to find hot spots, not for figures)")
     add_record_options(p)
     p.add_argument("--rest-seconds", type=float, default=None,

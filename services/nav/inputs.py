@@ -85,10 +85,21 @@ class PriceInput:
 
     def read_pending(self, block_ms: int) -> Batch:
         """Everything pending on the price stream (up to MAX_BATCH), so that one pricer round,
-        however many instruments it prices, becomes one snapshot rather than one per read."""
+        however many instruments it prices, becomes one snapshot rather than one per read.
+
+        A blocked read is answered as soon as the first entry of a round lands; the rest of the
+        round is in the same pipeline and in the stream a few microseconds later. So after a
+        partial read there is one more read without waiting: a round of 14 entries was two
+        snapshots (1 entry, then 13), the second one a whole snapshot late.
+        """
         batch = self.reader.read(block_ms=block_ms)
         got = total = sum(len(entries) for _stream, entries in batch)
-        while got >= self.reader.count and total < MAX_BATCH:
+        caught_up = False
+        while got and total < MAX_BATCH:
+            if got < self.reader.count:
+                if caught_up:
+                    break
+                caught_up = True
             more = self.reader.read(block_ms=0)   # no waiting: only what is already there
             got = sum(len(entries) for _stream, entries in more)
             total += got

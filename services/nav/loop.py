@@ -15,6 +15,8 @@ import math
 import socket
 import time
 from collections.abc import Mapping
+from itertools import repeat
+from operator import is_not, itemgetter
 
 from shared.contracts.vocabulary import fx_pair
 from shared.errors import ConfigError
@@ -49,6 +51,7 @@ from services.nav.valuation import aum_log_line, build_nav_snapshot
 
 MAX_BLOCK_S = 0.25        # how long one read may wait, so a finished account poll publishes promptly
 LOG_LINE_EVERY_S = 60.0   # the [aum-v7] line at most once a minute, and whenever the assets change
+_USD_VALUE = itemgetter("usd_value")   # every entry has it (null when unknown): nav.v7
 
 
 def publish_due(*, absorbed: bool, since_last_s: float, interval_s: float, changed: bool,
@@ -100,7 +103,7 @@ class NavLoop:
         self._published_polls: dict[str, int] = {}
         self._last_publish = 0.0     # monotonic
         self._last_log_line = -math.inf   # monotonic
-        self._logged_assets: tuple[tuple[str, bool], ...] | None = None
+        self._logged_assets: tuple[tuple[str, ...], tuple[bool, ...]] | None = None
         self._changed = True
         self._breaks = 0
 
@@ -205,8 +208,10 @@ class NavLoop:
                          reasons=doc["status"]["reasons"][:10], prices_known=len(self.prices),
                          recon_breaks=breaks, accounts=len(self.pollers))
         now = time.monotonic()
-        # the assets, and which of them have a price: the line comes again once prices arrive
-        assets = tuple(sorted((k, v.get("usd_value") is not None) for k, v in doc["aum"]["offexchange"].items()))
+        # the assets, and which of them have a price: the line comes again once prices arrive. The
+        # holdings are in symbol order already; C-level maps, as this runs for every holding per snapshot.
+        offexchange = doc["aum"]["offexchange"]
+        assets = (tuple(offexchange), tuple(map(is_not, map(_USD_VALUE, offexchange.values()), repeat(None))))
         if now - self._last_log_line >= LOG_LINE_EVERY_S or assets != self._logged_assets:
             self._last_log_line, self._logged_assets = now, assets
             self.log.info("%s", aum_log_line(doc))

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from operator import is_not, itemgetter
 
 from shared.contracts.nav import NAV_SCHEMA
 from shared.contracts.prices import PriceObservation
@@ -155,9 +157,17 @@ def value_offexchange(holdings: Mapping[str, Holding], prices: Mapping[str, Pric
     return out, reasons
 
 
+_USD_VALUE = itemgetter("usd_value")   # every entry has it (null when unknown): nav.v7
+_is_known = partial(is_not, None)
+
+
 def offexchange_total_usd(offexchange: Mapping[str, Mapping]) -> float:
-    """Σ of the known usd_values (unknown ones count 0), in key order."""
-    return sum(v["usd_value"] for v in offexchange.values() if v.get("usd_value") is not None)
+    """Σ of the known usd_values (unknown ones count 0), in key order.
+
+    The same additions, in the same order, as a generator over the entries would make, but in C:
+    it runs on every snapshot. Every entry carries `usd_value` (null when unknown), as nav.v7 says.
+    """
+    return sum(filter(_is_known, map(_USD_VALUE, offexchange.values())))
 
 
 def aum_block(nav_total: float | None, offexchange: dict[str, dict]) -> tuple[dict, list[str]]:

@@ -6,6 +6,7 @@ for marks, and a pair (`USDZAR`) for FX. `src` says which tier produced `px`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,36 @@ def encode_price(obs: PriceObservation) -> dict[str, str]:
             "diverged": "1" if obs.diverged else "0"}
 
 
+# `src` as Redis returns it (bytes) -> the vocabulary's str, for decode_price's fast path.
+_SOURCES_BY_BYTES: dict[bytes, str] = {s.encode(): s for s in PRICE_SOURCES}
+# The checked parse prefers a str key to its bytes twin: an entry with any of them goes that way.
+_STR_FIELDS = frozenset({"sym", "src", "px", "ts", "diverged"})
+_INF = math.inf
+
+
 def decode_price(fields: Mapping[Any, Any]) -> PriceObservation:
-    """Parse one `hedge:prices` entry; a bad entry raises ContractError naming the field."""
+    """Parse one `hedge:prices` entry; a bad entry raises ContractError naming the field.
+
+    The nav decodes every entry of the stream, so an entry as Redis returns it (bytes keys
+    and values, every field valid) takes a fast path of plain lookups; anything else, valid
+    or not, goes through the checked parse, which gives the same observation or names the
+    field that is wrong (tests/unit/test_shared_basics.py holds the two to the same output).
+    """
+    try:
+        sym = fields[b"sym"].decode()
+        src = _SOURCES_BY_BYTES[fields[b"src"]]
+        px = float(fields[b"px"])
+        ts = float(fields[b"ts"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return _decode_price_checked(fields)
+    # NaN fails every comparison; an empty sym, a str key or a non-positive number go the checked way
+    if sym and 0.0 < px < _INF and 0.0 < ts < _INF and _STR_FIELDS.isdisjoint(fields):
+        return PriceObservation(sym, px, src, ts, fields.get(b"diverged") == b"1")
+    return _decode_price_checked(fields)
+
+
+def _decode_price_checked(fields: Mapping[Any, Any]) -> PriceObservation:
+    """decode_price for any entry: str or bytes keys and values, every field checked by name."""
     sym = text(fields, "sym", contract=_CONTRACT)
     src = text(fields, "src", contract=_CONTRACT)
     _check(sym, src)

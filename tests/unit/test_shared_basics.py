@@ -9,13 +9,20 @@ import os
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.atomic import write_json_atomic
 from shared.contracts.fills import Fill, decode_fill, encode_fill
 from shared.contracts.nav import decode_nav_entry, encode_nav_entry
-from shared.contracts.prices import PriceObservation, decode_latest, decode_price, encode_latest, encode_price
+from shared.contracts.prices import (
+    PriceObservation,
+    _decode_price_checked,
+    decode_latest,
+    decode_price,
+    encode_latest,
+    encode_price,
+)
 from shared.errors import ConfigError, ContractError
 from shared.logs import RedactingFilter
 from shared.settings import Mode, Settings, load_settings
@@ -101,6 +108,40 @@ def test_decode_price_never_yields_a_non_finite_or_non_positive_price(px):
     except ContractError:
         return
     assert math.isfinite(obs.px) and obs.px > 0
+
+
+_PRICE_TEXT = st.one_of(st.sampled_from(["97000.5", "1e-9", "0", "-1", "nan", "inf", "1e400", " 2.5 ", "1_0", "",
+                                          "abc", "mark", "coingecko", "config", "guess", "1", "0.0"]),
+                        st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6))
+
+
+@settings(max_examples=300, deadline=None)   # a loaded CI machine must not fail it on time
+@given(st.dictionaries(st.sampled_from(["sym", "px", "src", "ts", "diverged", "other"]), _PRICE_TEXT, max_size=6),
+       st.sampled_from(["bytes", "str", "mixed"]))
+def test_decode_price_fast_path_matches_the_checked_parse(fields, keys):
+    """Entries as Redis returns them (bytes) take decode_price's fast path: same observation, same errors.
+    "mixed": bytes keys plus a str twin of one field, which the checked parse prefers."""
+    entry: dict = dict(fields) if keys == "str" else {k.encode(): v.encode() for k, v in fields.items()}
+    if keys == "mixed" and fields:
+        name = sorted(fields)[0]
+        entry[name] = "config" if name == "src" else "7"   # valid, and not what the bytes twin says
+    try:
+        expected: object = _decode_price_checked(entry)
+    except ContractError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: object = decode_price(entry)
+    except ContractError as exc:
+        got = ("error", str(exc))
+    assert got == expected
+
+
+@pytest.mark.parametrize("twin", ["sym", "src", "px", "ts", "diverged"])
+def test_decode_price_a_str_key_beside_its_bytes_twin_wins_as_before(twin):
+    entry: dict = {b"sym": b"BTC", b"src": b"mark", b"px": b"97000.5", b"ts": b"1.5", b"diverged": b"0"}
+    entry[twin] = {"sym": "ETH", "src": "coingecko", "px": "7", "ts": "2.5", "diverged": "1"}[twin]
+    assert decode_price(entry) == _decode_price_checked(entry) != decode_price({k: v for k, v in entry.items()
+                                                                              if isinstance(k, bytes)})
 
 
 def test_nav_entry_flat_fields_use_empty_string_for_null():
