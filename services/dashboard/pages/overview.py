@@ -281,8 +281,8 @@ def positions_card(d: OverviewData) -> dbc.Card:
     rows = position_rows(d.positions)
     empty = NO_DATA if d.positions is None else "no open positions"
     # the account column once positions come from named accounts (a hedge pair lives in one of them)
-    accounts = [("account", "account")] if any(isinstance(p, dict) and p.get("account")
-                                                   for p in d.positions or ()) else []
+    named = isinstance(d.positions, list) and any(isinstance(p, dict) and p.get("account") for p in d.positions)
+    accounts = [("account", "account")] if named else []
     tbl = c.table([*accounts, ("symbol", "symbol"), ("side", "side"), ("qty", "qty"), ("entry", "entry"),
                    ("mark", "mark"), ("upnl", "uPnL")], rows, "overview-positions-table", empty=empty)
     return c.card("overview-positions", "Positions", tbl, stale_label=d.snap_fresh.label)
