@@ -20,7 +20,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 import orjson
 import redis
@@ -148,15 +150,24 @@ def measure_http(base_url: str, runs: int) -> dict:
     return {"refresh_full_ms": median_p99(_time_ms(post, runs), 2), "response_kb": round(size / 1024, 1)}
 
 
-def measure_donut(base_url: str, loads: int) -> dict:
-    """Navigation start -> first donut slice visible, in headless Chromium; a fresh context per load."""
-    if not os.path.exists(CHROMIUM):
-        return {"skipped": f"{CHROMIUM} not installed (apt-get install chromium)"}
+SelectorState = Literal["attached", "detached", "hidden", "visible"]
+
+
+def timed_loads(url: str, selector: str, loads: int, *, wait: tuple[SelectorState, int] = ("visible", 30_000),
+                on_page: Callable[[Any], None] | None = None, after_load: Callable[[Any], Any] | None = None,
+                then: Callable[[Any], Any] | None = None) -> tuple[list[float], Any, Any]:
+    """Navigation start -> `selector` in state `wait[0]` (within `wait[1]` ms), in headless Chromium,
+    a fresh context per load.
+
+    `on_page(page)` runs before each navigation (to listen for requests), `after_load(page)` after
+    each load (its last answer is returned), `then(browser)` once after the loads. Returns (seconds
+    per load, the last after_load answer, then's answer); RuntimeError with Playwright's message.
+    """
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     times: list[float] = []
-    plotly_js: set[str] = set()   # which plotly.js the page loaded: the partial bundle, or Dash's full one
+    last = extra = None
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -164,20 +175,40 @@ def measure_donut(base_url: str, loads: int) -> dict:
                 for _ in range(loads):
                     context = browser.new_context()
                     page = context.new_page()
-                    page.on("request", lambda req: plotly_js.add(req.url.split("?")[0].rsplit("/", 1)[-1])
-                            if "plotly" in req.url and req.resource_type == "script" else None)
+                    if on_page is not None:
+                        on_page(page)
                     t0 = time.perf_counter()
-                    page.goto(f"{base_url}/", wait_until="commit")
-                    page.wait_for_selector(DONUT_SLICE, state="visible", timeout=30_000)
+                    page.goto(url, wait_until="commit")
+                    page.wait_for_selector(selector, state=wait[0], timeout=wait[1])
                     times.append(time.perf_counter() - t0)
-                    slices = page.locator(DONUT_SLICE).count()
+                    last = after_load(page) if after_load is not None else None
                     context.close()
+                extra = then(browser) if then is not None else None
             finally:
                 browser.close()
-    except PlaywrightError as exc:  # no donut within 30 s, or Chromium would not start
+    except PlaywrightError as exc:  # nothing within the timeout, or Chromium would not start
         raise RuntimeError(f"Chromium: {str(exc).splitlines()[0]}") from None
-    return {"loads": loads, "first_s": round(times[0], 3), "median_s": round(sorted(times)[len(times) // 2], 3),
-            "max_s": round(max(times), 3), "slices": slices, "plotly_js": sorted(plotly_js)}
+    return times, last, extra
+
+
+def load_summary(times: list[float]) -> dict[str, Any]:
+    return {"loads": len(times), "first_s": round(times[0], 3), "median_s": round(sorted(times)[len(times) // 2], 3),
+            "max_s": round(max(times), 3)}
+
+
+def measure_donut(base_url: str, loads: int) -> dict:
+    """Navigation start -> first donut slice visible, in headless Chromium; a fresh context per load."""
+    if not os.path.exists(CHROMIUM):
+        return {"skipped": f"{CHROMIUM} not installed (apt-get install chromium)"}
+    plotly_js: set[str] = set()   # which plotly.js the page loaded: the partial bundle, or Dash's full one
+
+    def listen(page: Any) -> None:
+        page.on("request", lambda req: plotly_js.add(req.url.split("?")[0].rsplit("/", 1)[-1])
+                if "plotly" in req.url and req.resource_type == "script" else None)
+
+    times, slices, _ = timed_loads(f"{base_url}/", DONUT_SLICE, loads, on_page=listen,
+                                   after_load=lambda page: page.locator(DONUT_SLICE).count())
+    return {**load_summary(times), "slices": slices, "plotly_js": sorted(plotly_js)}
 
 
 if __name__ == "__main__":

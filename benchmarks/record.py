@@ -48,7 +48,7 @@ from services.ledger.db import open_database
 from services.ledger.schema import nav_history
 
 from benchmarks import history
-from benchmarks.dashboard import CHROMIUM, CHROMIUM_ARGS
+from benchmarks.dashboard import CHROMIUM, load_summary, timed_loads
 
 KEYS = Keys()
 PRICE_CHART = "#performance-price-chart .js-plotly-plot .scatterlayer .trace path"
@@ -97,33 +97,15 @@ def measure_page(base_url: str, loads: int) -> dict[str, Any]:
     """Navigation start -> the unit-price chart's line drawn, in headless Chromium; a fresh context per load."""
     if not os.path.exists(CHROMIUM):
         return {"skipped": f"{CHROMIUM} not installed (apt-get install chromium)"}
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
-    times: list[float] = []
-    points = 0
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                for _ in range(loads):
-                    context = browser.new_context()
-                    page = context.new_page()
-                    t0 = time.perf_counter()
-                    page.goto(f"{base_url}/performance", wait_until="commit")
-                    page.wait_for_selector(PRICE_CHART, state="attached", timeout=60_000)
-                    times.append(time.perf_counter() - t0)
-                    points = page.evaluate("document.querySelector('#performance-price-chart .js-plotly-plot')"
-                                           ".data[0].x.length")
-                    timing = page.evaluate(RESOURCE_TIMING)
-                    context.close()
-                switches = [_navbar_switch(browser, base_url) for _ in range(min(loads, 3))]
-            finally:
-                browser.close()
-    except PlaywrightError as exc:
-        raise RuntimeError(f"Chromium: {str(exc).splitlines()[0]}") from None
-    return {"loads": loads, "first_s": round(times[0], 3), "median_s": round(sorted(times)[len(times) // 2], 3),
-            "max_s": round(max(times), 3), "points": points, "last_load_ms": timing,
+    def measured(page: Any) -> tuple[int, Any]:
+        points = page.evaluate("document.querySelector('#performance-price-chart .js-plotly-plot').data[0].x.length")
+        return points, page.evaluate(RESOURCE_TIMING)
+
+    times, (points, timing), switches = timed_loads(
+        f"{base_url}/performance", PRICE_CHART, loads, wait=("attached", 60_000), after_load=measured,
+        then=lambda browser: [_navbar_switch(browser, base_url) for _ in range(min(loads, 3))])
+    return {**load_summary(times), "points": points, "last_load_ms": timing,
             "navbar_switch_median_s": round(sorted(switches)[len(switches) // 2], 3)}
 
 

@@ -23,19 +23,6 @@ T0 = 1_764_633_600.0   # 2025-12-02T00:00:00Z
 NAV = 98_000.0
 
 
-@pytest.fixture
-def cfg(database_url: str) -> LedgerSettings:
-    return LedgerSettings(database_url=database_url, history_interval_s=60, strike_time_utc="00:00")
-
-
-@pytest.fixture
-def engine(cfg: LedgerSettings):
-    eng = open_database(cfg.database_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
 class Ledger:
     """The ledger loop's order of work on one engine: income and snapshots in time order, one
     transaction each, `recent` as the loop keeps it."""

@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.ledger import record, store
-from services.ledger.config import LedgerSettings
-from services.ledger.db import head_revision, open_database, upgrade
+from services.ledger.db import head_revision, upgrade
 from services.ledger.schema import flows, nav_history, strikes
 from services.ledger.strikes import StrikeRefused, approve_strike, propose_due_strikes, propose_strike, verify
 from services.ledger.units import FlowRefused
@@ -19,19 +18,6 @@ from services.ledger.units import FlowRefused
 from tests.ledger_support import snapshot, transfer
 
 T0 = 1_764_633_600.0   # 2025-12-02T00:00:00Z
-
-
-@pytest.fixture
-def cfg(database_url: str) -> LedgerSettings:
-    return LedgerSettings(database_url=database_url, history_interval_s=60, strike_time_utc="00:00")
-
-
-@pytest.fixture
-def engine(cfg: LedgerSettings):
-    eng = open_database(cfg.database_url)
-    assert upgrade(eng) == head_revision()
-    yield eng
-    eng.dispose()
 
 
 def record_snapshot(engine, cfg, doc, entry_id=None):
