@@ -33,11 +33,13 @@ from shared.service import ServiceContext
 from services.ledger import record, store
 from services.ledger.config import LedgerSettings
 from services.ledger.db import DatabaseUnavailable, open_database, upgrade
+from services.ledger.holdings import Holding
 from services.ledger.perfstate import publish_performance
 from services.ledger.strike import HELD, LOCKED, due_label
 from services.ledger.strikes import BACKFILL_PER_CALL, StrikeRefused, propose_due_strikes
 
 RECENT_SNAPSHOTS = 600
+NOTHING_WRITTEN = {"income": 0, "transfers": 0, "nav_history": 0, "partial_skipped": 0, "holding_changes": 0}
 
 
 @dataclass
@@ -71,6 +73,7 @@ class LedgerLoop:
         self.recent: deque[tuple[float, float]] = deque(maxlen=RECENT_SNAPSHOTS)
         self.latest: dict[str, Any] | None = None    # newest usable snapshot, for strikes and prices
         self.last_bucket: int | None = None
+        self.saved_holdings: dict[str, Holding] | None = None   # as in the record; None: unknown, write to learn
         self.strike_checked: str | None = None
         self.transfers_usd: float | None = None
         self.performance_doc: dict[str, Any] | None = None
@@ -84,7 +87,11 @@ class LedgerLoop:
         if not self._database_ready():
             return
         batch = self.retry or self._parse(self.reader.read())
-        if batch.size:
+        if batch.size and self.retry is None and self._writes_nothing(batch):
+            self._ack(batch)             # nothing for the record: no transaction, no fsync (the ledger at rest)
+            self.hb.count("batches_without_writes")
+            self._committed(batch, {**NOTHING_WRITTEN, "partial_skipped": self._partial(batch)}, self.transfers_usd)
+        elif batch.size:
             if not self._commit(batch):
                 self.retry = batch
                 return
@@ -104,6 +111,7 @@ class LedgerLoop:
             revision = upgrade(self.engine)
             with self.engine.connect() as conn:
                 self.last_bucket = store.last_bucket(conn, self.cfg.fund_id)
+                self.saved_holdings = store.seeded_holdings(conn, self.cfg.fund_id)
         except DatabaseUnavailable as exc:
             self._db_failed(exc, "migrating when it answers")
             return False
@@ -121,15 +129,35 @@ class LedgerLoop:
         ERRORS.labels(service="ledger", kind="database_unavailable").inc()
         self.ctx.stop.wait(self.db_backoff.next_delay())
 
+    def _writes_nothing(self, batch: Batch) -> bool:
+        """Snapshots only, none starting a history bucket or moving an off-exchange quantity: what the
+        record would do with them is nothing (most batches: snapshots come every second or so, rows
+        once a minute)."""
+        if batch.income or self.saved_holdings is None or self.last_bucket is None:
+            return False
+        for _eid, doc in batch.snapshots:
+            val = record.valuation_of(doc)
+            if val is not None and (int(val.ts // self.cfg.history_interval_s) > self.last_bucket
+                                    or not record.quantities_unchanged(self.saved_holdings, val)):
+                return False
+        return True
+
+    @staticmethod
+    def _partial(batch: Batch) -> int:
+        return sum(record.valuation_of(doc) is None for _eid, doc in batch.snapshots)
+
     def _commit(self, batch: Batch) -> bool:
+        self.saved_holdings = None      # unknown until the transaction has committed
         try:
             with self.engine.begin() as conn:
                 written = self._apply(conn, batch)
                 transfers = store.net_transfers_usd(conn, self.cfg.fund_id)
+                saved = store.seeded_holdings(conn, self.cfg.fund_id)
         except DatabaseUnavailable as exc:
             self._db_failed(exc, f"keeping {batch.size} entries unacknowledged and retrying")
             return False
         self.db_backoff.reset()
+        self.saved_holdings = saved
         if self.db_trouble.active:
             self.db_trouble.recovered()
             self.hb.status = "ok"
@@ -138,7 +166,7 @@ class LedgerLoop:
 
     def _apply(self, conn: sa.Connection, batch: Batch) -> dict[str, int]:
         """The batch in time order: each transfer is priced at the snapshot just before it."""
-        written = {"income": 0, "transfers": 0, "nav_history": 0, "partial_skipped": 0, "holding_changes": 0}
+        written = dict(NOTHING_WRITTEN)
         vals = [(eid, record.valuation_of(doc)) for eid, doc in batch.snapshots]
         first = next((v for _, v in vals if v is not None), None)
         if first is not None:
@@ -173,11 +201,12 @@ class LedgerLoop:
         if val is None:
             written["partial_skipped"] += 1
             return
-        written["holding_changes"] += record.record_holdings(conn, self.cfg, val, eid, recent)   # before its row
-        recent.append((val.ts, val.aum_total))
         bucket = int(val.ts // self.cfg.history_interval_s)
-        if (self.last_bucket is None or bucket > self.last_bucket) and record.record_history(
-                conn, self.cfg, val, eid):
+        new_bucket = self.last_bucket is None or bucket > self.last_bucket
+        written["holding_changes"] += record.record_holdings(conn, self.cfg, val, eid, recent,   # before its row
+                                                             refresh_marks=new_bucket)
+        recent.append((val.ts, val.aum_total))
+        if new_bucket and record.record_history(conn, self.cfg, val, eid):
             written["nav_history"] += 1
             self.last_bucket = bucket
 
@@ -192,7 +221,7 @@ class LedgerLoop:
                 return doc
         return self.latest
 
-    def _committed(self, batch: Batch, written: dict[str, int], transfers: float) -> None:
+    def _committed(self, batch: Batch, written: dict[str, int], transfers: float | None) -> None:
         for _eid, doc in batch.snapshots:
             val = record.valuation_of(doc)
             if val is not None:
@@ -205,7 +234,8 @@ class LedgerLoop:
         self.hb.count("holding_changes", written["holding_changes"])
         self.hb.count("partial_snapshots_skipped", written["partial_skipped"])
         self.hb.count("batches")
-        self.transfers_usd = transfers
+        if transfers is not None:
+            self.transfers_usd = transfers
         if written["nav_history"]:
             self._publish_performance()
 

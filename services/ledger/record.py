@@ -308,10 +308,15 @@ def _make_external(conn: Connection, cfg: LedgerSettings, flow: Mapping[str, Any
 # --- off-exchange holdings -------------------------------------------------------------------
 
 def record_holdings(conn: Connection, cfg: LedgerSettings, val: Valuation, entry_id: str,
-                    recent: Sequence[tuple[float, float]] = ()) -> int:
+                    recent: Sequence[tuple[float, float]] = (), *, refresh_marks: bool = True) -> int:
     """Compare the snapshot's off-exchange quantities with the last ones seen (kept in `holdings`) and
-    record each change; returns how many. A snapshot not newer than the last one seen (a replay)
-    changes nothing; the first one after inception (or after migration 0003) only seeds them."""
+    record each change; returns how many. A snapshot not newer than the last one saved (a replay)
+    changes nothing; the first one after inception (or after migration 0003) only seeds them.
+
+    The quantities are saved when they changed; with `refresh_marks` (the loop: when the snapshot
+    also writes a history row) they are saved anyway, so an asset that leaves is valued at a mark
+    at most one history interval old. A snapshot with the same quantities and no refresh writes
+    nothing: a replay of it compares equal to what is saved."""
     fund = store.get_fund(conn, cfg.fund_id)
     if fund is None:
         return 0
@@ -321,8 +326,14 @@ def record_holdings(conn: Connection, cfg: LedgerSettings, val: Valuation, entry
     changes = [] if seen_ts is None else holding_changes(store.last_holdings(conn, cfg.fund_id), val.holdings)
     for change in changes:
         record_holding_change(conn, cfg, change, ts=val.ts, entry_id=entry_id, recent=recent)
-    store.save_holdings(conn, cfg.fund_id, val.holdings, val.ts)
+    if changes or seen_ts is None or refresh_marks:
+        store.save_holdings(conn, cfg.fund_id, val.holdings, val.ts)
     return len(changes)
+
+
+def quantities_unchanged(saved: Mapping[str, Holding] | None, val: Valuation) -> bool:
+    """True when `val` holds exactly the saved off-exchange quantities (None: nothing saved yet)."""
+    return saved is not None and not holding_changes(saved, val.holdings)
 
 
 def record_holding_change(conn: Connection, cfg: LedgerSettings, change: Change, *, ts: float, entry_id: str,

@@ -186,6 +186,14 @@ def last_holdings(conn: Connection, fund_id: str) -> dict[str, Holding]:
     return {r["asset"]: Holding(r["asset"], r["qty"], r["mark"]) for r in all_rows(conn.execute(q))}
 
 
+def seeded_holdings(conn: Connection, fund_id: str) -> dict[str, Holding] | None:
+    """The last seen quantities, or None while the fund has none yet (no inception, or not seeded)."""
+    fund = get_fund(conn, fund_id)
+    if fund is None or fund["holdings_ts"] is None:
+        return None
+    return last_holdings(conn, fund_id)
+
+
 def save_holdings(conn: Connection, fund_id: str, now: Sequence[Holding], ts: float) -> None:
     """`now` becomes the last seen quantities (assets not in it: 0), as of snapshot time `ts`."""
     current = {h.asset: h for h in now}

@@ -150,3 +150,34 @@ def test_a_holding_change_is_one_unclassified_flow_and_survives_a_restart_with_r
         prices = conn.execute(sa.select(nav_history.c.unit_price)).scalars().all()
     assert [tuple(row) for row in rows] == [(5_000.0, "unclassified"), (-1_000.0, "unclassified")]
     assert all(abs(p - 1.0) < 1e-9 for p in prices), prices
+
+
+def test_snapshots_that_change_nothing_cost_no_transaction_and_a_holding_change_is_still_seen(
+        r, env, services, database_url, engine):
+    led_env = ledger_env(env, database_url, LEDGER_HISTORY_INTERVAL_S="3600")   # one history row an hour
+    ledger = services("ledger", led_env)
+    t0 = (time.time() // 3600) * 3600 + 1
+    if t0 + 30 > time.time():
+        t0 -= 3600                                           # the whole test inside one hour bucket, in the past
+
+    def beat() -> dict:
+        return orjson.loads(r.get(KEYS.health("ledger")) or b"{}").get("counters") or {}
+
+    xadd_snapshot(r, snapshot(1, t0, 98_000.0, usdc=2_000.0))
+    eventually(lambda: count(engine, nav_history) == 1 and pending(r) == 0, timeout=30, message="the first row")
+    for i in range(2, 6):                                    # same bucket, same quantities: one batch each
+        xadd_snapshot(r, snapshot(i, t0 + i, 98_000.0 + i, usdc=2_000.0))
+        eventually(lambda: pending(r) == 0 and unacked(r) == 0, timeout=30, message="the snapshot acked")
+    eventually(lambda: beat().get("batches_without_writes", 0) >= 3, timeout=10,
+               message="batches acked without a transaction")
+    assert count(engine, nav_history) == 1 and count(engine, flows, flows.c.kind == "holding") == 0
+    xadd_snapshot(r, snapshot(6, t0 + 6, 98_000.0, usdc=5_000.0))      # 3,000 arrive, same bucket
+    eventually(lambda: count(engine, flows, flows.c.kind == "holding") == 1 and pending(r) == 0, timeout=30,
+               message="the holding change recorded although no history row was due")
+    ledger.stop()
+    services("ledger", led_env)                               # a restart knows the saved quantities
+    xadd_snapshot(r, snapshot(7, t0 + 7, 98_000.0, usdc=5_000.0))
+    xadd_snapshot(r, snapshot(8, t0 + 8, 98_000.0, usdc=4_000.0))      # 1,000 leave
+    eventually(lambda: count(engine, flows, flows.c.kind == "holding") == 2 and pending(r) == 0, timeout=30,
+               message="the next change after the restart")
+    assert count(engine, nav_history) == 1
