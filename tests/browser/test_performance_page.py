@@ -93,3 +93,28 @@ def _check_page(tab) -> None:
         assert float(tab.text(ratio)) != 0
     assert tab.text("#performance-vol-365").endswith("%")
     tab.assert_clean()
+
+
+def test_a_quiet_unit_price_gets_distinct_axis_ticks(r, env, services, dashboard, dash_page, tmp_path):
+    """A fund that barely moved (unit price within 0.00005 of 1.0) still reads on the chart: every
+    tick of the unit-price axis is a different number (a fixed 4-decimal format printed 1.0000 on
+    all of them), and the hover gives six decimals."""
+    url = f"sqlite:///{tmp_path / 'record.sqlite3'}"
+    start = (time.time() // 3600) * 3600 - 48 * 3600
+    pipe = r.pipeline(transaction=False)
+    for i in range(48):
+        pipe.xadd("hedge:nav", encode_nav_entry(snapshot(i + 1, start + i * 3600 + 5, 98_000.0 - 0.1 * i)))
+    pipe.execute()
+    services("ledger", ledger_env(env, url, LEDGER_HISTORY_INTERVAL_S="3600"))
+    engine = sa.create_engine(url)
+    eventually(lambda: _rows(engine) == 48, timeout=60, message="the ledger to record the history")
+    engine.dispose()
+    tab = dash_page(dashboard(DATABASE_URL=url).base_url)
+    tab.open("/performance", ready="#performance-unit-price")
+    tab.page.wait_for_selector("#performance-price-chart .js-plotly-plot .ytick")
+    ticks = tab.page.evaluate("Array.from(document.querySelectorAll('#performance-price-chart .ytick text'))"
+                              ".map(t => t.textContent)")
+    assert len(ticks) >= 3 and len(set(ticks)) == len(ticks), ticks
+    assert tab.page.evaluate("document.querySelector('#performance-price-chart .js-plotly-plot')"
+                             ".layout.yaxis.hoverformat") == ",.6f"
+    tab.assert_clean()

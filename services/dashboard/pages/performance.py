@@ -42,7 +42,9 @@ def unit_price_figure(view: record.RecordView) -> c.Figure:
     line = {"type": "scatter", "mode": "lines" if len(view.points) > 1 else "markers", "name": "unit price",
             "x": _times(view.points), "y": [p["unit_price"] for p in view.points], "line": {"color": "#2c5aa0"}}
     return {"data": [line], "layout": {"template": c.TEMPLATE, "font": c.FONT, "margin": c.BASE_LAYOUT["margin"],
-                                       "yaxis": {"tickformat": ",.4f", "title": {"text": "USD per unit"}},
+                                       # ticks at plotly's own precision: a fixed ",.4f" printed 1.0000 on
+                                       # every tick of a quiet day; the hover shows the unit price to 6 dp
+                                       "yaxis": {"hoverformat": ",.6f", "title": {"text": "USD per unit"}},
                                        "hovermode": "x unified"}}
 
 
