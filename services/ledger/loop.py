@@ -49,6 +49,13 @@ class Batch:
     income: list[tuple[str, IncomeRecord]] = field(default_factory=list)
     snapshots: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     acks: dict[str, list[bytes]] = field(default_factory=dict)
+    # the usable snapshots (record.valuation_of not None) in time order, valued once by _parse
+    valued: list[tuple[str, dict[str, Any], record.Valuation]] = field(default_factory=list)
+
+    @property
+    def partial(self) -> int:
+        """Snapshots that must not move the record (partial, startup, no positive aum.total)."""
+        return len(self.snapshots) - len(self.valued)
 
     @property
     def size(self) -> int:
@@ -90,7 +97,7 @@ class LedgerLoop:
         if batch.size and self.retry is None and self._writes_nothing(batch):
             self._ack(batch)             # nothing for the record: no transaction, no fsync (the ledger at rest)
             self.hb.count("batches_without_writes")
-            self._committed(batch, {**NOTHING_WRITTEN, "partial_skipped": self._partial(batch)}, self.transfers_usd)
+            self._committed(batch, {**NOTHING_WRITTEN, "partial_skipped": batch.partial}, self.transfers_usd)
         elif batch.size:
             if not self._commit(batch):
                 self.retry = batch
@@ -135,16 +142,8 @@ class LedgerLoop:
         once a minute)."""
         if batch.income or self.saved_holdings is None or self.last_bucket is None:
             return False
-        for _eid, doc in batch.snapshots:
-            val = record.valuation_of(doc)
-            if val is not None and (int(val.ts // self.cfg.history_interval_s) > self.last_bucket
-                                    or not record.quantities_unchanged(self.saved_holdings, val)):
-                return False
-        return True
-
-    @staticmethod
-    def _partial(batch: Batch) -> int:
-        return sum(record.valuation_of(doc) is None for _eid, doc in batch.snapshots)
+        return all(int(val.ts // self.cfg.history_interval_s) <= self.last_bucket
+                   and record.quantities_unchanged(self.saved_holdings, val) for _eid, _doc, val in batch.valued)
 
     def _commit(self, batch: Batch) -> bool:
         self.saved_holdings = None      # unknown until the transaction has committed
@@ -166,18 +165,16 @@ class LedgerLoop:
 
     def _apply(self, conn: sa.Connection, batch: Batch) -> dict[str, int]:
         """The batch in time order: each transfer is priced at the snapshot just before it."""
-        written = dict(NOTHING_WRITTEN)
-        vals = [(eid, record.valuation_of(doc)) for eid, doc in batch.snapshots]
-        first = next((v for _, v in vals if v is not None), None)
-        if first is not None:
-            record.ensure_inception(conn, self.cfg, first)
+        written = {**NOTHING_WRITTEN, "partial_skipped": batch.partial}
+        if batch.valued:
+            record.ensure_inception(conn, self.cfg, batch.valued[0][2])
         fund = store.get_fund(conn, self.cfg.fund_id)
         store.lock_fund(conn, self.cfg.fund_id)
         inception_ts = fund["inception_ts"] if fund is not None else None
         prices = self._transfer_prices(batch)
         recent = list(self.recent)
         events: list[tuple[float, int, Any]] = [(rec.ts, 0, (eid, rec)) for eid, rec in batch.income]
-        events += [(val.ts if val else 0.0, 1, (eid, val)) for eid, val in vals]
+        events += [(val.ts, 1, (eid, val)) for eid, _doc, val in batch.valued]
         for _ts, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
             if kind == 0:
                 self._apply_income(conn, item, prices, recent, inception_ts=inception_ts, written=written)
@@ -195,12 +192,9 @@ class LedgerLoop:
         written["income"] += inserted
         written["transfers"] += made
 
-    def _apply_valuation(self, conn: sa.Connection, item: tuple[str, record.Valuation | None],
+    def _apply_valuation(self, conn: sa.Connection, item: tuple[str, record.Valuation],
                          recent: list[tuple[float, float]], written: dict[str, int]) -> None:
         eid, val = item
-        if val is None:
-            written["partial_skipped"] += 1
-            return
         bucket = int(val.ts // self.cfg.history_interval_s)
         new_bucket = self.last_bucket is None or bucket > self.last_bucket
         written["holding_changes"] += record.record_holdings(conn, self.cfg, val, eid, recent,   # before its row
@@ -216,17 +210,12 @@ class LedgerLoop:
                 if (px := record.transfer_usd_price(rec.asset, source)) is not None}
 
     def _price_source(self, batch: Batch) -> dict[str, Any] | None:
-        for _, doc in reversed(batch.snapshots):
-            if record.valuation_of(doc) is not None:
-                return doc
-        return self.latest
+        return batch.valued[-1][1] if batch.valued else self.latest
 
     def _committed(self, batch: Batch, written: dict[str, int], transfers: float | None) -> None:
-        for _eid, doc in batch.snapshots:
-            val = record.valuation_of(doc)
-            if val is not None:
-                self.recent.append((val.ts, val.aum_total))
-                self.latest = doc
+        for _eid, doc, val in batch.valued:
+            self.recent.append((val.ts, val.aum_total))
+            self.latest = doc
         for table in ("income", "nav_history"):
             LEDGER_ROWS.labels(table=table).inc(written[table])
             self.hb.count(f"{table}_rows", written[table])
@@ -262,6 +251,8 @@ class LedgerLoop:
             for eid, fields in entries:
                 self._parse_entry(batch, stream, eid.decode(), fields)
         batch.snapshots.sort(key=lambda e: e[1].get("ts") or 0)
+        batch.valued = [(eid, doc, val) for eid, doc in batch.snapshots
+                        if (val := record.valuation_of(doc)) is not None]
         return batch
 
     def _parse_entry(self, batch: Batch, stream: str, eid: str, fields: dict) -> None:
@@ -297,7 +288,7 @@ class LedgerLoop:
     # --- strikes ----------------------------------------------------------------------
     def _strike_candidates(self, batch: Batch) -> list[dict[str, Any]]:
         """The usable snapshots a due strike may be valued from: the batch's, else the newest."""
-        docs = [doc for _, doc in batch.snapshots if record.valuation_of(doc) is not None]
+        docs = [doc for _eid, doc, _val in batch.valued]
         return docs or ([self.latest] if self.latest is not None else [])
 
     def _maybe_strike(self, now: float, candidates: list[dict[str, Any]]) -> None:
