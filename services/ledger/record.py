@@ -247,11 +247,11 @@ def record_transfer(conn: Connection, cfg: LedgerSettings, rec: IncomeRecord, px
 
 
 def _matching_transfer(conn: Connection, cfg: LedgerSettings, rec: IncomeRecord) -> Mapping[str, Any] | None:
-    for f in store.list_flows(conn, cfg.fund_id):
-        if (f["kind"] == "transfer" and f["classification"] == UNCLASSIFIED and f["account"] != rec.account
-                and f["asset"] == rec.asset and f["amount"] is not None
-                and math.isclose(f["amount"], -rec.amount, rel_tol=1e-9, abs_tol=1e-12)
-                and abs(f["ts"] - rec.ts) <= cfg.transfer_match_s):
+    near = store.flows_near(conn, cfg.fund_id, ("transfer",), rec.ts, window_s=cfg.transfer_match_s,
+                            classification=UNCLASSIFIED)
+    for f in sorted(near, key=lambda f: (f["ts"], f["id"])):          # the earliest, as before
+        if (f["account"] != rec.account and f["asset"] == rec.asset and f["amount"] is not None
+                and math.isclose(f["amount"], -rec.amount, rel_tol=1e-9, abs_tol=1e-12)):
             return f
     return None
 
