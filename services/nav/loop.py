@@ -15,8 +15,6 @@ import math
 import socket
 import time
 from collections.abc import Mapping
-from itertools import repeat
-from operator import is_not, itemgetter
 
 from shared.contracts.vocabulary import fx_pair
 from shared.errors import ConfigError
@@ -47,11 +45,10 @@ from services.nav.manual import manual_from_setting
 from services.nav.model import DEFAULT_ACCOUNT, AccountState, limits_for
 from services.nav.poller import AccountPoller
 from services.nav.publish import NavPublisher, tracked_from
-from services.nav.valuation import aum_log_line, build_nav_snapshot
+from services.nav.valuation import aum_log_line, build_nav_snapshot, priced_flags
 
 MAX_BLOCK_S = 0.25        # how long one read may wait, so a finished account poll publishes promptly
 LOG_LINE_EVERY_S = 60.0   # the [aum-v7] line at most once a minute, and whenever the assets change
-_USD_VALUE = itemgetter("usd_value")   # every entry has it (null when unknown): nav.v7
 
 
 def publish_due(*, absorbed: bool, since_last_s: float, interval_s: float, changed: bool,
@@ -211,7 +208,7 @@ class NavLoop:
         # the assets, and which of them have a price: the line comes again once prices arrive. The
         # holdings are in symbol order already; C-level maps, as this runs for every holding per snapshot.
         offexchange = doc["aum"]["offexchange"]
-        assets = (tuple(offexchange), tuple(map(is_not, map(_USD_VALUE, offexchange.values()), repeat(None))))
+        assets = (tuple(offexchange), priced_flags(offexchange))
         if now - self._last_log_line >= LOG_LINE_EVERY_S or assets != self._logged_assets:
             self._last_log_line, self._logged_assets = now, assets
             self.log.info("%s", aum_log_line(doc))

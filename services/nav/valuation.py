@@ -161,6 +161,11 @@ _USD_VALUE = itemgetter("usd_value")   # every entry has it (null when unknown):
 _is_known = partial(is_not, None)
 
 
+def priced_flags(offexchange: Mapping[str, Mapping]) -> tuple[bool, ...]:
+    """For each off-exchange entry, in key order: has it a usd_value? (C-level maps: every snapshot.)"""
+    return tuple(map(_is_known, map(_USD_VALUE, offexchange.values())))
+
+
 def offexchange_total_usd(offexchange: Mapping[str, Mapping]) -> float:
     """Σ of the known usd_values (unknown ones count 0), in key order.
 
