@@ -33,16 +33,12 @@ def _server() -> PostgresServer:
     return start_postgres(require_pg_bindir())
 
 
-def _remove(server: PostgresServer) -> None:
-    remove_postgres(server)
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the session; each test gets its own database on it (`database_url`)."""
     server = _server()
     yield server
-    _remove(server)
+    remove_postgres(server)
 
 
 @pytest.fixture
@@ -50,7 +46,7 @@ def postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test's own, to kill and restart."""
     server = _server()
     yield server
-    _remove(server)
+    remove_postgres(server)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
