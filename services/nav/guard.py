@@ -23,6 +23,8 @@ ACCOUNT_NUMBERS = ("age_s", "nav_usd")
 ASSET_NUMBERS = ("wallet", "upnl", "usd_price", "usd_value")
 _position_numbers = itemgetter(*POSITION_NUMBERS)
 _holding_numbers = itemgetter(*HOLDING_NUMBERS)
+_account_fields = itemgetter(*ACCOUNT_NUMBERS)
+_asset_numbers = itemgetter(*ASSET_NUMBERS)
 
 
 def publish_problem(doc: Mapping[str, Any]) -> str | None:
@@ -31,7 +33,7 @@ def publish_problem(doc: Mapping[str, Any]) -> str | None:
     if not isinstance(aum, Mapping) or any(k not in aum for k in AUM_KEYS) \
             or not isinstance(aum["offexchange"], Mapping):
         return f"aum: must be an object with {', '.join(AUM_KEYS)} (offexchange an object), got {aum!r:.80}"
-    if _all_finite(doc, aum) and _accounts_finite(doc.get("accounts")):
+    if _all_finite(doc, aum):
         return None
     for where, value in _numbers(doc, aum):
         if value is not None and not _finite(value):
@@ -53,10 +55,13 @@ def _all_finite(doc: Mapping[str, Any], aum: Mapping[str, Any]) -> bool:
     C-level sum over the numbers (nulls and zeros filtered out) answers for all of them.
     """
     try:
+        accounts = doc["accounts"].values()
         numbers = chain(
             (doc[k] for k in TOP_NUMBERS), (aum["futures"], aum["total"]), doc["fx"].values(),
             chain.from_iterable(map(_position_numbers, doc["positions"])),
-            chain.from_iterable(map(_holding_numbers, aum["offexchange"].values())))
+            chain.from_iterable(map(_holding_numbers, aum["offexchange"].values())),
+            chain.from_iterable(map(_account_fields, accounts)),
+            chain.from_iterable(map(_asset_numbers, chain.from_iterable(acc["assets"].values() for acc in accounts))))
         return math.isfinite(sum(filter(None, numbers)))
     except (KeyError, TypeError, AttributeError, OverflowError):
         return False
@@ -74,11 +79,6 @@ def _account_numbers(accounts: Any) -> Iterator[tuple[str, Any]]:
         for asset, row in (acc.get("assets") or {}).items():
             for key in ASSET_NUMBERS:
                 yield f"accounts.{name}.assets.{asset}.{key}", row.get(key) if isinstance(row, Mapping) else row
-
-
-def _accounts_finite(accounts: Any) -> bool:
-    """The accounts block (a few numbers per account): every one finite or null."""
-    return all(v is None or _finite(v) for _where, v in _account_numbers(accounts))
 
 
 def _numbers(doc: Mapping[str, Any], aum: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
