@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from shared.contracts.prices import PriceObservation
@@ -47,10 +48,13 @@ class UsdPrice:
     reasons: tuple[str, ...] = ()
 
 
+AT_PAR = UsdPrice(1.0, PAR_SOURCE)
+
+
 def asset_usd_price(asset: str, prices: Mapping[str, PriceObservation], now: float, limits: Limits) -> UsdPrice:
     """The USD price of a margin asset: USDT at par, others from the pricer (stale is used, with a reason)."""
     if asset == USD_PAR_ASSET:
-        return UsdPrice(1.0, PAR_SOURCE)
+        return AT_PAR
     obs = prices.get(asset)
     if obs is None or obs.src not in TIERS or not usable_price(obs):
         return UsdPrice(None, None)
@@ -90,39 +94,38 @@ def account_basis(state: AccountState, label: str, now: float,
 # --- positions ---------------------------------------------------------------------------------
 
 
-def value_position(pos: AccountPosition, prices: Mapping[str, PriceObservation], account_ts: float,
-                   now: float, limits: Limits) -> tuple[dict, list[str]]:
-    """A position at the newer of the exchange's poll-time mark and the pricer's latest mark.
+def value_position(pos: AccountPosition, obs: PriceObservation | None, account_ts: float, now: float,
+                   mark_stale_after: float | None, account: str) -> tuple[dict, list[str]]:
+    """A position at the newer of the exchange's poll-time mark and the pricer's latest mark (`obs`).
 
     `upnl` and `notional` are in the contract's quote units here (the margin asset's); the
-    caller turns them into USD.
+    caller turns them into USD. `mark_stale_after` is the limit for a mark's age (None: any age).
     """
     reasons: list[str] = []
-    obs = prices.get(pos.symbol)
     mark, mark_ts = finite_or_none(pos.mark_price), account_ts
     if mark is not None and mark <= 0:
         mark = None
     if obs is not None and usable_price(obs) and (mark is None or obs.ts >= account_ts):
         mark, mark_ts = obs.px, obs.ts
-    sign = 1.0 if pos.side == "LONG" else -1.0
     if mark is not None:
-        upnl = finite_or_none((mark - pos.entry_price) * pos.qty * sign)
+        move = mark - pos.entry_price if pos.side == "LONG" else pos.entry_price - mark
+        upnl = finite_or_none(move * pos.qty)
         notional = finite_or_none(abs(pos.qty) * mark)
         if upnl is None or notional is None:
             reasons.append(f"position {pos.symbol}: qty {pos.qty:g} at mark {mark:g} gives a "
                            "non-finite value; its uPnL is unknown")
-        stale_after = limits.stale_after(MARK)
         age = now - mark_ts
-        if stale_after is not None and age > stale_after:
+        if mark_stale_after is not None and age > mark_stale_after:
             reasons.append(f"position {pos.symbol}: mark price is {age:.1f} s old "
-                           f"(older than {stale_after:g} s)")
+                           f"(older than {mark_stale_after:g} s)")
     else:
         upnl, notional = finite_or_none(pos.upnl), None
         reasons.append(f"position {pos.symbol}: no mark price"
                        + ("; using the exchange's uPnL from the last poll" if upnl is not None
                           else "; its uPnL is unknown"))
     return ({"symbol": pos.symbol, "side": pos.side, "qty": pos.qty, "entry_price": pos.entry_price,
-             "mark_price": mark, "upnl": upnl, "notional": notional}, reasons)
+             "mark_price": mark, "upnl": upnl, "notional": notional, "account": account,
+             "margin_asset": pos.margin_asset}, reasons)
 
 
 def _in_usd(entry: dict, price: UsdPrice, asset: str, label: str) -> list[str]:
@@ -137,6 +140,9 @@ def _in_usd(entry: dict, price: UsdPrice, asset: str, label: str) -> list[str]:
     return []
 
 
+_position_order = attrgetter("symbol", "side")
+
+
 def value_positions(name: str, label: str, snap: AccountSnapshot, prices: Mapping[str, PriceObservation],
                     usd: Mapping[str, UsdPrice], *, now: float, limits: Limits
                     ) -> tuple[list[dict], dict[str, float], list[str]]:
@@ -144,13 +150,16 @@ def value_positions(name: str, label: str, snap: AccountSnapshot, prices: Mappin
     entries: list[dict] = []
     moved: dict[str, float] = {}
     reasons: list[str] = []
-    for pos in sorted(snap.positions, key=lambda p: (p.symbol, p.side)):
-        entry, why = value_position(pos, prices, snap.ts, now, limits)
-        reasons.extend(why)
+    mark_stale_after = limits.stale_after(MARK)
+    for pos in sorted(snap.positions, key=_position_order):
+        entry, why = value_position(pos, prices.get(pos.symbol), snap.ts, now, mark_stale_after, name)
+        if why:
+            reasons.extend(why)
         if entry["upnl"] is not None and pos.upnl is not None:
             moved[pos.margin_asset] = moved.get(pos.margin_asset, 0.0) + (entry["upnl"] - pos.upnl)
-        reasons.extend(_in_usd(entry, usd[pos.margin_asset], pos.margin_asset, label))
-        entry.update(account=name, margin_asset=pos.margin_asset)
+        price = usd[pos.margin_asset]
+        if price.px != 1.0:
+            reasons.extend(_in_usd(entry, price, pos.margin_asset, label))
         entries.append(entry)
     return entries, moved, reasons
 
@@ -256,7 +265,7 @@ def value_account(name: str, state: AccountState, prices: Mapping[str, PriceObse
         return AccountValue(name, source, None, None, entry, [], reasons)
     needed = {a.asset for a in snap.asset_rows()} | {p.margin_asset for p in snap.positions} | set(state.residuals)
     usd = {asset: asset_usd_price(asset, prices, now, limits) for asset in needed}
-    for asset in sorted(needed):
+    for asset in sorted(a for a, price in usd.items() if price.reasons):
         reasons.extend(f"{label}: {r}" for r in usd[asset].reasons)
     positions, moved, why = value_positions(name, label, snap, prices, usd, now=now, limits=limits)
     reasons.extend(why)

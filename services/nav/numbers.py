@@ -22,5 +22,9 @@ def finite_or_none(value: float | None) -> float | None:
 
 def usable_price(obs: PriceObservation | None) -> bool:
     """A price that may value something: present, finite, > 0, with a finite timestamp."""
-    return (obs is not None and finite_or_none(obs.px) is not None and obs.px > 0
-            and finite_or_none(obs.ts) is not None)
+    if obs is None:
+        return False
+    px, ts = obs.px, obs.ts
+    if type(px) is float and type(ts) is float:   # as decoded: every price of every snapshot
+        return px > 0 and math.isfinite(px) and math.isfinite(ts)
+    return finite_or_none(px) is not None and px > 0 and finite_or_none(ts) is not None
