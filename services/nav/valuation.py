@@ -65,12 +65,15 @@ def _partial_reasons(values: Sequence[AccountValue], source: str) -> list[str]:
             "it is the sum of the other accounts only"]
 
 
+_POSITION_ORDER = itemgetter("symbol", "side", "account")
+
+
 def futures_side(accounts: Mapping[str, AccountState], prices: Mapping[str, PriceObservation], now: float,
                  limits: Limits, manual: ManualNav | None) -> FuturesSide:
     """Value every account; nav_total is their sum, or the operator's manual NAV."""
     single = list(accounts) == [DEFAULT_ACCOUNT]
     values = [value_account(name, accounts[name], prices, now, limits, single=single) for name in sorted(accounts)]
-    positions = sorted((p for v in values for p in v.positions), key=lambda p: (p["symbol"], p["side"], p["account"]))
+    positions = sorted((p for v in values for p in v.positions), key=_POSITION_ORDER)
     reasons = [r for v in values for r in v.reasons]
     block = {v.name: v.entry for v in values}
     breaks = sum(len(v.breaks) for v in values)
