@@ -36,10 +36,18 @@ def _check(sym: str, src: str) -> None:
         raise ContractError(f"{_CONTRACT} {sym}: field 'src' is {src!r}, not one of {PRICE_SOURCES}")
 
 
+PRICE_FIELDS = ("sym", "px", "src", "ts", "diverged")
+"""The fields of a `hedge:prices` entry, in the order they are written."""
+
+
+def price_values(obs: PriceObservation) -> tuple[str, str, str, str, str]:
+    """The values of one `hedge:prices` entry, in PRICE_FIELDS order (the pricer sends these)."""
+    return obs.sym, flat(obs.px), obs.src, flat(obs.ts), "1" if obs.diverged else "0"
+
+
 def encode_price(obs: PriceObservation) -> dict[str, str]:
     """Flat fields of one `hedge:prices` entry."""
-    return {"sym": obs.sym, "px": flat(obs.px), "src": obs.src, "ts": flat(obs.ts),
-            "diverged": "1" if obs.diverged else "0"}
+    return dict(zip(PRICE_FIELDS, price_values(obs), strict=True))
 
 
 # `src` as Redis returns it (bytes) -> the vocabulary's str, for decode_price's fast path.
