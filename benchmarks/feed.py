@@ -1,9 +1,9 @@
 """The pricer's publishing path, driven by the benchmark: `services.pricer.publish.publish_round`.
 
 The benchmark does not write prices itself: every round goes through the pricer's own
-pipelined publish (XADD per observation with MAXLEN ~, HSET of hedge:prices:latest and
-hedge:prices:sources, the pricer heartbeat, and the read-back of tracked markets and hash
-fields). Only the observations are synthetic (benchmarks.synthetic).
+pipelined publish (the XADD script, one EVALSHA per 1,000 observations, each XADD with MAXLEN ~;
+HSET of hedge:prices:latest and hedge:prices:sources, the pricer heartbeat, and the read-back
+of tracked markets and hash fields). Only the observations are synthetic (benchmarks.synthetic).
 """
 
 from __future__ import annotations

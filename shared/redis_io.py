@@ -25,6 +25,8 @@ RedisUnavailable = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoading
 """The redis-py errors that mean "Redis is not there right now": back off and retry."""
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+FlatEntry = tuple[bytes, list[bytes]]
+"""An entry read with `GroupReader(flat_fields=True)`: its fields as Redis sends them, [name, value, ...]."""
 
 
 def connect(url: str, *, name: str) -> redis.Redis:
@@ -50,6 +52,26 @@ def ensure_group(r: redis.Redis, stream: str, group: str, start_id: str = "0") -
         raise
 
 
+def _streams_as_sent(response, **_options):
+    """XREADGROUP's reply as `[(stream, entries), ...]` with the entries as Redis sent them
+    (RESP3, redis-py's default, sends a map of stream -> entries; RESP2 a list of pairs)."""
+    return list(response.items()) if isinstance(response, dict) else response
+
+
+def _as_sent(response, **_options):
+    return response
+
+
+def flat_fields_client(r: redis.Redis) -> redis.Redis:
+    """A client on `r`'s connections whose XREADGROUP and XAUTOCLAIM entries are left as Redis
+    sent them (parsed by hiredis): `[id, [name, value, ...]]`, without redis-py building a dict
+    per entry (`parse_stream_list`, `pairs_to_dict`)."""
+    client = redis.Redis(connection_pool=r.connection_pool)
+    client.set_response_callback("XREADGROUP", _streams_as_sent)
+    client.set_response_callback("XAUTOCLAIM", _as_sent)
+    return client
+
+
 def is_nogroup(exc: redis.ResponseError) -> bool:
     return "NOGROUP" in str(exc)
 
@@ -63,6 +85,8 @@ class GroupReader:
       nothing.
     - NOGROUP (group or stream vanished) recreates the group once per occurrence and
       logs it; the caller's next read continues, with no hot loop.
+    - Given a `flat_fields_client`, entries come as `FlatEntry` (fields `[name, value, ...]`),
+      which is cheaper for a reader of many small entries (the nav's hedge:prices).
     """
 
     def __init__(self, r: redis.Redis, streams: Sequence[str], group: str, consumer: str,
@@ -77,6 +101,11 @@ class GroupReader:
         self._recovering = True
         self._was_set_up = False
         self.groups_recreated = 0
+
+    @property
+    def flat_fields(self) -> bool:
+        """Whether entries come as FlatEntry (the client is a `flat_fields_client`)."""
+        return self.r.response_callbacks.get("XREADGROUP") is _streams_as_sent
 
     def setup(self) -> None:
         """Create the groups if missing; runs at start and again after every Redis outage."""
@@ -146,7 +175,8 @@ class GroupReader:
 
 
 def _normalise(reply) -> list[tuple[str, list[Entry]]]:
-    """XREADGROUP's RESP2 reply as `[(stream name, [(id, fields), ...]), ...]`."""
+    """XREADGROUP's reply (as redis-py's callback or `_streams_as_sent` shape it) as
+    `[(stream name, [(id, fields), ...]), ...]`."""
     if not reply:
         return []
     return [(stream.decode() if isinstance(stream, bytes) else stream, list(entries))

@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import cast
 
 import redis
 
-from shared.contracts.prices import PriceObservation, decode_latest, decode_price
+from shared.contracts.prices import PriceObservation, decode_latest, decode_price_flat
 from shared.errors import ContractError
 from shared.heartbeat import Heartbeat
 from shared.holdings import HoldingsWatcher
 from shared.keys import Keys
-from shared.redis_io import Entry, EntryPos, GroupReader, entry_pos
+from shared.redis_io import EntryPos, FlatEntry, GroupReader, entry_pos
 
 from services.nav.manual import decode_manual_nav
 from services.nav.model import ManualNav
@@ -28,7 +29,7 @@ READ_COUNT = 1000         # entries per XREADGROUP; a full read means more are w
 # 10,000 instruments, and ~13 MB of parsed replies: a backlog after an outage is read in pieces.
 MAX_BATCH = 20_000
 
-Batch = list[tuple[str, list[Entry]]]
+Batch = list[tuple[str, list[FlatEntry]]]
 
 
 def merge_price(prices: dict[str, PriceObservation], positions: dict[str, EntryPos],
@@ -67,6 +68,8 @@ class PriceInput:
 
     def __init__(self, r: redis.Redis, keys: Keys, reader: GroupReader, heartbeat: Heartbeat,
                  log_once: OnceLog) -> None:
+        if not reader.flat_fields:
+            raise ValueError("PriceInput decodes entries as a GroupReader on a flat_fields_client reads them")
         self.r, self.keys, self.reader, self.heartbeat, self.log_once = r, keys, reader, heartbeat, log_once
         self.prices: dict[str, PriceObservation] = {}
         self.price_pos: dict[str, EntryPos] = {}
@@ -92,7 +95,7 @@ class PriceInput:
         partial read there is one more read without waiting: a round of 14 entries was two
         snapshots (1 entry, then 13), the second one a whole snapshot late.
         """
-        batch = self.reader.read(block_ms=block_ms)
+        batch = cast(Batch, self.reader.read(block_ms=block_ms))   # flat_fields: see __init__
         got = total = sum(len(entries) for _stream, entries in batch)
         caught_up = False
         while got and total < MAX_BATCH:
@@ -100,7 +103,7 @@ class PriceInput:
                 if caught_up:
                     break
                 caught_up = True
-            more = self.reader.read(block_ms=0)   # no waiting: only what is already there
+            more = cast(Batch, self.reader.read(block_ms=0))   # no waiting: only what is already there
             got = sum(len(entries) for _stream, entries in more)
             total += got
             batch.extend(more)
@@ -113,7 +116,7 @@ class PriceInput:
             for entry_id, fields in entries:
                 ids.append(entry_id)
                 try:
-                    merge_price(self.prices, self.price_pos, decode_price(fields), entry_pos(entry_id))
+                    merge_price(self.prices, self.price_pos, decode_price_flat(fields), entry_pos(entry_id))
                 except ContractError as exc:
                     message = f"{self.keys.prices} entry {entry_id.decode()}: {exc}; skipping it"
                     self.heartbeat.count("bad_price_entries")

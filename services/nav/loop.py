@@ -33,7 +33,7 @@ from shared.metrics import (
     record_recon_breaks,
     set_gauge,
 )
-from shared.redis_io import GroupReader, entry_pos
+from shared.redis_io import GroupReader, entry_pos, flat_fields_client
 from shared.service import ServiceContext
 
 from services.nav.account import AccountSource, CcxtAccount
@@ -84,8 +84,9 @@ class NavLoop:
         self.limits = limits_for(s.price_interval_s, s.account_interval_s, s.source_timeout_s,
                                  s.spot_cache_ttl_s, s.coingecko_ttl_s, recon_tolerance_usd=s.recon_tolerance_usd)
         self.fx_pairs = (fx_pair(s.display_currency),)
-        self.reader = GroupReader(self.r, [self.keys.prices], GROUP_NAV, f"nav-{socket.gethostname()}",
-                                  count=1000, block_ms=int(MAX_BLOCK_S * 1000))
+        # entries as Redis sends them: no dict per price entry (decode_price_flat parses them)
+        self.reader = GroupReader(flat_fields_client(self.r), [self.keys.prices], GROUP_NAV,
+                                  f"nav-{socket.gethostname()}", count=1000, block_ms=int(MAX_BLOCK_S * 1000))
         self.log_once = OnceLog(self.log)
         self.inputs = PriceInput(self.r, self.keys, self.reader, ctx.heartbeat, self.log_once)
         self.manual = ManualInput(self.r, self.keys, manual_from_setting(s.manual_nav, time.time()),

@@ -7,7 +7,7 @@ for marks, and a pair (`USDZAR`) for FX. `src` says which tier produced `px`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +36,18 @@ def _check(sym: str, src: str) -> None:
         raise ContractError(f"{_CONTRACT} {sym}: field 'src' is {src!r}, not one of {PRICE_SOURCES}")
 
 
+PRICE_FIELDS = ("sym", "px", "src", "ts", "diverged")
+"""The fields of a `hedge:prices` entry, in the order they are written."""
+
+
+def price_values(obs: PriceObservation) -> tuple[str, str, str, str, str]:
+    """The values of one `hedge:prices` entry, in PRICE_FIELDS order (the pricer sends these)."""
+    return obs.sym, flat(obs.px), obs.src, flat(obs.ts), "1" if obs.diverged else "0"
+
+
 def encode_price(obs: PriceObservation) -> dict[str, str]:
     """Flat fields of one `hedge:prices` entry."""
-    return {"sym": obs.sym, "px": flat(obs.px), "src": obs.src, "ts": flat(obs.ts),
-            "diverged": "1" if obs.diverged else "0"}
+    return dict(zip(PRICE_FIELDS, price_values(obs), strict=True))
 
 
 # `src` as Redis returns it (bytes) -> the vocabulary's str, for decode_price's fast path.
@@ -68,6 +76,31 @@ def decode_price(fields: Mapping[Any, Any]) -> PriceObservation:
     if sym and 0.0 < px < _INF and 0.0 < ts < _INF and _STR_FIELDS.isdisjoint(fields):
         return PriceObservation(sym, px, src, ts, fields.get(b"diverged") == b"1")
     return _decode_price_checked(fields)
+
+
+_FIELD_NAMES_BYTES = [name.encode() for name in PRICE_FIELDS]
+
+
+def decode_price_flat(fields: Sequence[Any]) -> PriceObservation:
+    """decode_price for an entry's fields as Redis sends them, `[name, value, name, value, ...]`.
+
+    The nav reads hedge:prices without redis-py's per-entry dict (GroupReader flat_fields): an
+    entry with exactly the PRICE_FIELDS names in their order (what the pricer writes) is parsed
+    by position; anything else is made a dict and goes through decode_price, so the result (the
+    observation, or the error naming the field) is always decode_price's for the same entry.
+    """
+    try:
+        if fields[0::2] == _FIELD_NAMES_BYTES:
+            sym = fields[1].decode()
+            px = float(fields[3])
+            src = _SOURCES_BY_BYTES[fields[5]]
+            ts = float(fields[7])
+            if sym and 0.0 < px < _INF and 0.0 < ts < _INF:
+                return PriceObservation(sym, px, src, ts, fields[9] == b"1")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    it = iter(fields)
+    return decode_price(dict(zip(it, it, strict=False)))
 
 
 def _decode_price_checked(fields: Mapping[Any, Any]) -> PriceObservation:
