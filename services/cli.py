@@ -66,9 +66,9 @@ def _redis(settings: Settings):
 # --- commands ---------------------------------------------------------------------
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from services.supervisor import Supervisor
+    from services.supervisor import run_up
 
-    return Supervisor(load_settings(), root=Path.cwd()).run()
+    return run_up(load_settings(), root=Path.cwd())
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

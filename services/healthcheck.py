@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 import time
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.keys import Keys
 from shared.redis_url import env_or_secret, url_with_password
@@ -39,7 +39,8 @@ def judge(status: str, age_s: float, *, strict: bool = False) -> tuple[bool, str
     return healthy, status
 
 
-def _command(*args: str) -> bytes:
+def command(*args: str) -> bytes:
+    """One Redis command in RESP."""
     out = [f"*{len(args)}\r\n".encode()]
     for arg in args:
         data = arg.encode()
@@ -64,29 +65,60 @@ def _reply(f) -> bytes | None:
 
 def _connect(url: str) -> socket.socket:
     parts = urlsplit(url)
+    if parts.scheme == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(TIMEOUT_S)
+        try:
+            sock.connect(parts.path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
     sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=TIMEOUT_S)
     if parts.scheme == "rediss":
         import ssl  # 10 ms to import; only TLS needs it
 
-        sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+        query = parse_qs(parts.query)
+        cafile = query["ssl_ca_certs"][0] if query.get("ssl_ca_certs") else None
+        context = ssl.create_default_context(cafile=cafile)
+        if (query.get("ssl_cert_reqs") or ["required"])[0].lower() in ("none", "optional"):
+            context.check_hostname = False   # as redis-py's ?ssl_cert_reqs=none
+            context.verify_mode = ssl.CERT_NONE
+        sock = context.wrap_socket(sock, server_hostname=parts.hostname)
     return sock
+
+
+def _db(url: str) -> str:
+    """The database number of a Redis URL, as redis-py reads it: ?db=N, else the path (/N), else 0."""
+    parts = urlsplit(url)
+    found = parse_qs(parts.query).get("db")
+    if found:
+        return found[0]
+    if parts.scheme == "unix":
+        return "0"
+    return (parts.path or "/0").lstrip("/") or "0"
+
+
+def query(url: str, commands: list[bytes]) -> list[bytes | None]:
+    """Send `commands` (see `command`) to the Redis at `url`, after AUTH and SELECT as the URL says;
+    their replies, in order. OSError when Redis cannot be reached, RespError when it refuses."""
+    parts = urlsplit(url)
+    setup = []
+    if parts.password:
+        user = [unquote(parts.username)] if parts.username else []
+        setup.append(command("AUTH", *user, unquote(parts.password)))
+    db = _db(url)
+    if db != "0":
+        setup.append(command("SELECT", db))
+    with _connect(url) as sock, sock.makefile("rb") as f:
+        sock.sendall(b"".join(setup + commands))
+        replies = [_reply(f) for _ in setup + commands]
+    return replies[len(setup):]
 
 
 def fetch(url: str, key: str) -> bytes | None:
     """GET `key` from the Redis at `url` (AUTH and SELECT as the URL says)."""
-    parts = urlsplit(url)
-    commands = []
-    if parts.password:
-        user = [unquote(parts.username)] if parts.username else []
-        commands.append(_command("AUTH", *user, unquote(parts.password)))
-    db = (parts.path or "/0").lstrip("/") or "0"
-    if db != "0":
-        commands.append(_command("SELECT", db))
-    commands.append(_command("GET", key))
-    with _connect(url) as sock, sock.makefile("rb") as f:
-        sock.sendall(b"".join(commands))
-        replies = [_reply(f) for _ in commands]
-    return replies[-1]
+    return query(url, [command("GET", key)])[0]
 
 
 def check(service: str, *, strict: bool = False, now: float | None = None) -> tuple[int, str]:

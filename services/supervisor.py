@@ -6,10 +6,18 @@ one's heartbeat is in. Each child's output is shown prefixed with its name and k
 logs/<service>.log (rotated at LOG_MAX_BYTES, LOG_BACKUPS files kept). A child that dies
 is restarted with backoff; SIGINT/SIGTERM stops everything within 10 s. In a folder
 without config/, the demo config shipped with navstream is copied in first.
+
+The supervisor runs on the standard library only. `navstream up` validates the settings with
+pydantic (shared/settings.py: the same one-line errors as every service), keeps the few values
+it needs (`UpConfig`), then replaces itself (exec, same process id) with
+`python -m services.supervisor`, which reads them from a pipe: pydantic and redis-py, ~30 MB
+of RSS, are not held for the life of the system. Heartbeats are read with the healthcheck's
+few lines of RESP (services/healthcheck.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -19,17 +27,19 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis
-
+from services.healthcheck import RespError, command, query
 from shared.backoff import Backoff
 from shared.contracts.vocabulary import STATE_FILES
 from shared.errors import ConfigError
+from shared.keys import Keys
 from shared.logs import RedactingFilter, rotating_file
-from shared.redis_io import RedisUnavailable, connect
-from shared.settings import Mode, Settings
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 log = logging.getLogger("navstream.up")
 
@@ -78,6 +88,75 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+CONFIG_FILES = ("holdings_file", "coingecko_ids_file", "accounts_file")
+MAX_CONFIG_BYTES = 60_000   # below a pipe's 64 KiB, so writing it before the exec cannot block
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    """What the supervisor needs of the (validated) settings; plain values, so it travels as JSON."""
+
+    mode: str
+    redis_url: str | None            # REDIS_URL as set (None: start the embedded Redis)
+    redis_password: str | None       # REDIS_PASSWORD, put into a URL that has none
+    redacted_redis_url: str
+    secrets: list[str]               # every secret's value, for redaction
+    log_max_bytes: int
+    log_backups: int
+    config_files: list[tuple[str, bool]]   # (path, is the default path) of CONFIG_FILES
+    dash_host: str
+    dash_port: int
+    state_dir: str
+    key_prefix: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UpConfig:
+        defaults = type(settings).model_fields
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        return cls(mode=settings.mode.value, redis_url=settings.redis_url, redis_password=password,
+                   redacted_redis_url=settings.redacted_redis_url(), secrets=settings.secret_values(),
+                   log_max_bytes=settings.log_max_bytes, log_backups=settings.log_backups,
+                   config_files=[(str(getattr(settings, n)), getattr(settings, n) == defaults[n].default)
+                                 for n in CONFIG_FILES],
+                   dash_host=settings.dash_host, dash_port=settings.dash_port,
+                   state_dir=str(settings.state_dir), key_prefix=settings.key_prefix)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> UpConfig:
+        doc = json.loads(data)
+        doc["config_files"] = [tuple(item) for item in doc["config_files"]]
+        return cls(**doc)
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.key_prefix)
+
+    def redis_url_for(self, url: str) -> str:
+        from shared.redis_url import url_with_password
+
+        return url_with_password(url, self.redis_password)
+
+
+def run_up(settings: Settings, *, root: Path) -> int:
+    """`navstream up`: exec the stdlib-only supervisor with `settings`' values (in-process where exec
+    would not keep the process: not POSIX, or a config too large for the pipe)."""
+    cfg = UpConfig.from_settings(settings)
+    data = cfg.to_json()
+    if os.name != "posix" or len(data) > MAX_CONFIG_BYTES:
+        return Supervisor(cfg, root=root).run()
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, data)
+    os.close(write_fd)
+    os.set_inheritable(read_fd, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(root)
+    os.execv(sys.executable, [sys.executable, "-m", "services.supervisor", "--config-fd", str(read_fd)])
+
+
 @dataclass
 class Child:
     """One supervised process and its restart bookkeeping."""
@@ -94,12 +173,12 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, *, root: Path, out=sys.stdout) -> None:
-        self.settings = settings
+    def __init__(self, cfg: UpConfig, *, root: Path, out=sys.stdout) -> None:
+        self.cfg = cfg
         self.root = root
         self.out = out
         self.out_lock = threading.Lock()
-        self.redact = RedactingFilter(settings.secret_values()).redact
+        self.redact = RedactingFilter(cfg.secrets).redact
         self.children: list[Child] = []
         self.redis_proc: subprocess.Popen | None = None
         self.stopping = threading.Event()
@@ -112,7 +191,7 @@ class Supervisor:
             self.out.flush()
 
     def _pump(self, child: Child, proc: subprocess.Popen) -> None:
-        logfile = rotating_file(child.logfile, self.settings.log_max_bytes, self.settings.log_backups)
+        logfile = rotating_file(child.logfile, self.cfg.log_max_bytes, self.cfg.log_backups)
         try:
             for raw in iter(proc.stdout.readline, b""):
                 line = self.redact(raw.decode("utf-8", errors="replace").rstrip("\n"))
@@ -124,10 +203,9 @@ class Supervisor:
     # --- config -----------------------------------------------------------------
     def ensure_config(self) -> None:
         """Copy the demo holdings, CoinGecko id map and accounts file in where the default paths hold nothing yet."""
-        defaults = Settings.model_fields
-        for name in ("holdings_file", "coingecko_ids_file", "accounts_file"):
-            path = getattr(self.settings, name)
-            if path != defaults[name].default or (self.root / path).exists():
+        for name, is_default in self.cfg.config_files:
+            path = Path(name)
+            if not is_default or (self.root / path).exists():
                 continue
             (self.root / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(demo_config_dir() / path.name, self.root / path)
@@ -200,13 +278,13 @@ class Supervisor:
         env["PYTHONUNBUFFERED"] = "1"
         try:
             self.ensure_config()
-            if not self.settings.redis_url:
+            if not self.cfg.redis_url:
                 env["REDIS_URL"] = self.start_embedded_redis()
             else:
-                self.say("up", f"redis: {self.settings.redacted_redis_url()} (REDIS_URL)")
-            redis_url = self.settings.redis_url_for(env["REDIS_URL"])
-            services = (("marketsim",) if self.settings.mode is Mode.SIM else ()) + PIPELINE
-            self.say("up", f"starting {', '.join(services)} (MODE={self.settings.mode.value}; logs in {self.logdir})")
+                self.say("up", f"redis: {self.cfg.redacted_redis_url} (REDIS_URL)")
+            redis_url = self.cfg.redis_url_for(env["REDIS_URL"])
+            services = (("marketsim",) if self.cfg.mode == "sim" else ()) + PIPELINE
+            self.say("up", f"starting {', '.join(services)} (MODE={self.cfg.mode}; logs in {self.logdir})")
             for name in services:
                 self.add(name, env)
             self._supervise(redis_url, services)
@@ -215,13 +293,12 @@ class Supervisor:
         return 0
 
     def _supervise(self, redis_url: str, services: tuple[str, ...]) -> None:
-        r = connect(redis_url, name="navstream-up")
         started, waiting, warned = time.monotonic(), set(services), False
         while not self.stopping.wait(0.2):
             self._check_children()
             if not waiting:
                 continue
-            waiting -= self._beating(r, waiting)
+            waiting -= self._beating(redis_url, waiting)
             elapsed = time.monotonic() - started
             if not waiting:
                 self.say("up", f"ready in {elapsed:.1f} s: every service's heartbeat is in")
@@ -230,24 +307,25 @@ class Supervisor:
                 warned = True
                 self.say("up", f"still no heartbeat from {', '.join(sorted(waiting))} after {elapsed:.0f} s "
                                f"(see {self.logdir}/<service>.log)")
-        r.close()
 
-    def _beating(self, r, names: set[str]) -> set[str]:
+    def _beating(self, redis_url: str, names: set[str]) -> set[str]:
         """The services among `names` whose heartbeat key is in Redis."""
-        keys = self.settings.keys
+        keys = self.cfg.keys
+        ordered = sorted(names)
         try:
-            return {name for name in names if r.exists(keys.health(name))}
-        except (*RedisUnavailable, redis.ResponseError):   # not up yet, or refusing (LOADING): ask again
+            found = query(redis_url, [command("EXISTS", keys.health(name)) for name in ordered])
+        except (OSError, RespError, ValueError):   # not up yet, or refusing (LOADING, NOAUTH): ask again
             return set()
+        return {name for name, n in zip(ordered, found, strict=True) if n == b"1"}
 
     def _banner(self, redis_url: str) -> None:
-        host = self.settings.dash_host
-        port = self.settings.dash_port
+        host = self.cfg.dash_host
+        port = self.cfg.dash_port
         cli = _redis_cli_args(redis_url)
         self.say("up", f"dashboard: http://{host}:{port}/")
-        self.say("up", f"state files: {self.settings.state_dir}/{', '.join(STATE_FILES)}")
+        self.say("up", f"state files: {self.cfg.state_dir}/{', '.join(STATE_FILES)}")
         self.say("up", f"watch snapshots: redis-cli {cli} XREAD COUNT 1 STREAMS "
-                       f"{self.settings.keys.nav} 0   (live: XREAD BLOCK 0 STREAMS {self.settings.keys.nav} '$')")
+                       f"{self.cfg.keys.nav} 0   (live: XREAD BLOCK 0 STREAMS {self.cfg.keys.nav} '$')")
         self.say("up", "health: navstream status    stop: Ctrl-C")
 
     def shutdown(self) -> None:
@@ -292,3 +370,22 @@ def _redis_cli_args(url: str) -> str:
     if db != "0":
         args += f" -n {db}"
     return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m services.supervisor --config-fd N`: what `navstream up` execs (run_up)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "--config-fd":
+        print("usage: python -m services.supervisor --config-fd N (run `navstream up` instead)", file=sys.stderr)
+        return 2
+    with os.fdopen(int(args[1]), "rb") as f:
+        cfg = UpConfig.from_json(f.read())
+    try:
+        return Supervisor(cfg, root=Path.cwd()).run()
+    except ConfigError as exc:
+        print(f"navstream: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

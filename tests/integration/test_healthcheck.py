@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import redis
 
 from services.healthcheck import STALE_AFTER_S
 from shared.contracts.health import HeartbeatDoc, encode_heartbeat
@@ -110,3 +112,34 @@ def test_costs_only_the_standard_library(server, secrets):
         subprocess.run([sys.executable, "-m", "services.healthcheck", "nav"], capture_output=True, env=env, timeout=30)
         walls.append(time.perf_counter() - started)
     print(f"\nnavstream-healthcheck: {statistics.median(walls) * 1000:.0f} ms a run (median of 5, not asserted)")
+
+
+def test_query_selects_the_database_of_the_url_like_redis_py(server):
+    """The supervisor reads heartbeats with `query` too: /N and ?db=N choose the database, AUTH first."""
+    from services.healthcheck import command, query
+
+    base = f"redis://:{quote(PASSWORD, safe='')}@127.0.0.1:{server.port}"
+    client = redis.Redis.from_url(f"{base}/3")
+    client.set("only-in-3", "x")
+    client.close()
+    assert query(f"{base}/3", [command("EXISTS", "only-in-3"), command("EXISTS", "nope")]) == [b"1", b"0"]
+    assert query(f"{base}/0?db=3", [command("EXISTS", "only-in-3")]) == [b"1"]
+    assert query(f"{base}/0", [command("EXISTS", "only-in-3")]) == [b"0"]
+
+
+def test_query_over_a_unix_socket(tmp_path):
+    from services.healthcheck import command, query
+    from services.supervisor import redis_server_binary
+
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen([redis_server_binary(), "--port", "0", "--unixsocket", str(sock), "--save", "",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert query(f"unix://{sock}", [command("SET", "k", "v"), command("GET", "k")]) == [b"OK", b"v"]
+        assert query(f"unix://{sock}?db=2", [command("GET", "k")]) == [None]
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -124,3 +124,18 @@ def test_cli_status_nav_and_sim_commands_against_a_running_system(system, r):
                    message="status to report nav unhealthy")
     finally:
         os.kill(nav_pid, signal.SIGCONT)
+
+
+def test_up_supervisor_holds_no_pydantic_redis_py_or_asyncio(system, r):
+    """`navstream up` validates the settings with pydantic, then execs the standard-library supervisor
+    (same pid): the process that lives for the whole run maps none of the service stack's libraries."""
+    eventually(lambda: "ready in" in system.output(), timeout=60, message="navstream up to say ready")
+    pid = system.proc.pid
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"services.supervisor" in cmdline, cmdline
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    for library in ("pydantic_core", "_asyncio", "_ssl", "hiredis", "orjson"):
+        assert library not in maps, f"the supervisor has {library} loaded"
+    rss_mb = int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if line.startswith("VmRSS")).split()[1]) / 1024
+    assert rss_mb < 30, f"supervisor RSS {rss_mb:.1f} MB"
