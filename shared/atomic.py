@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,54 @@ def replace_bytes(path: Path | str, data: bytes) -> None:
     machine only once `sync_folder(path.parent)` has returned. Errors as in write_bytes_atomic.
     """
     path = Path(path)
+    tmp = _durable_temp(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def replace_bytes_each(paths: Sequence[Path], data: bytes) -> list[OSError | None]:
+    """replace_bytes of the same `data` into each of `paths` (mirrors), with one write and one fsync.
+
+    The data goes to a temp file beside the first path and is fsynced; that file is hard-linked
+    beside each other path (the same inode: written and flushed once), then each temp name is
+    renamed over its path, in order. A folder the link cannot reach (another file system, or one
+    without hard links) gets a temp file of its own, written and fsynced the same way. Durable,
+    as with replace_bytes, once each folder is fsynced (sync_folder). Every later write replaces
+    the files by rename again, so the mirrors never change in place. One result per path: None,
+    or the OSError that left that path's previous file as it was.
+    """
+    results: list[OSError | None] = []
+    staged: list[tuple[int, str, Path]] = []   # (index, temp name, path) to rename, in order
+    source: str | None = None                   # a temp file holding `data`, already fsynced
+    try:
+        for i, path in enumerate(Path(p) for p in paths):
+            results.append(None)
+            try:
+                tmp = _linked_temp(source, path) if source is not None else None
+                if tmp is None:
+                    tmp = source = _durable_temp(path, data)
+            except OSError as exc:
+                results[i] = exc
+                continue
+            staged.append((i, tmp, path))
+        while staged:
+            i, tmp, path = staged.pop(0)
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                _discard(tmp)
+                results[i] = exc
+    finally:
+        for _, tmp, _ in staged:   # only after an exception other than OSError
+            _discard(tmp)
+    return results
+
+
+def _durable_temp(path: Path, data: bytes) -> str:
+    """A new temp file beside `path` holding `data`, fsynced; removed again if that fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -45,13 +94,28 @@ def replace_bytes(path: Path | str, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
+    return tmp
+
+
+def _linked_temp(source: str, path: Path) -> str | None:
+    """A hard link to `source` under a temp name beside `path`; None where no link can be made."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        os.link(source, tmp)
+    except OSError:   # EXDEV (another file system), EPERM (no hard links here), EMLINK, ...: a copy instead
+        return None
+    return tmp
+
+
+def _discard(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
 
 
 def sync_folder(folder: Path | str) -> None:

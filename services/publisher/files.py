@@ -4,6 +4,9 @@ Every write is atomic (shared.atomic): a failed write leaves the previous file a
 A batch replaces each file (temp file, fsync, rename) as soon as its document is ready,
 so nav.json can reach readers before the KPIs are computed, and fsyncs each folder
 once at the end, which makes all of the batch's renames durable before it is acked.
+A document is written and fsynced once: its mirror is a hard link to the same new file
+(shared.atomic.replace_bytes_each), or a copy of its own where the folders are on
+different file systems.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from shared.atomic import json_bytes, replace_bytes, sync_folder
+from shared.atomic import json_bytes, replace_bytes_each, sync_folder
 
 
 def state_dirs(*dirs: Path) -> list[Path]:
@@ -43,12 +46,9 @@ class StateFileBatch:
     def put(self, docs: Mapping[str, Any]) -> None:
         """Replace `docs` (file name -> document) in every folder, in the order given."""
         for name, doc in docs.items():
-            data = json_bytes(doc)
-            for folder in self.dirs:
-                path = folder / name
-                try:
-                    replace_bytes(path, data)
-                except OSError as exc:
+            paths = [folder / name for folder in self.dirs]
+            for folder, path, exc in zip(self.dirs, paths, replace_bytes_each(paths, json_bytes(doc)), strict=True):
+                if exc is not None:
                     self.errors.append(f"state file {path}: {exc.strerror or exc}; kept the previous file")
                     continue
                 self.written += 1

@@ -47,6 +47,18 @@ def test_one_failing_file_does_not_stop_the_others_nor_leave_a_temp_file(tmp_pat
     assert [p.name for p in state.iterdir() if p.name.endswith(".tmp")] == []   # no temp file left behind
 
 
+def _recording_fsync(monkeypatch) -> list[str]:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
 def test_a_batch_shows_each_file_at_once_and_fsyncs_each_folder_once(tmp_path, monkeypatch):
     dirs = state_dirs(tmp_path / "state", tmp_path / "dash")
     synced: list[str] = []
@@ -65,7 +77,56 @@ def test_a_batch_shows_each_file_at_once_and_fsyncs_each_folder_once(tmp_path, m
     assert batch.finish() == [] and batch.written == 6
     folders = [p for p in synced if os.path.isdir(p)]
     assert sorted(folders) == sorted(str(d) for d in dirs)              # each folder once, at the end
-    assert synced[-2:] == folders and len(synced) == 6 + 2              # and every file before it
+    # each document written and fsynced once, before the folders: its mirror is the same file
+    assert synced[-2:] == folders and len(synced) == 3 + 2
+    for name in (NAV_FILE, POSITIONS_FILE, KPIS_FILE):
+        assert os.stat(dirs[0] / name).st_ino == os.stat(dirs[1] / name).st_ino
+    assert sorted(p.name for d in dirs for p in d.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_a_new_batch_replaces_both_mirrors_and_leaves_an_open_old_file_as_it_was(tmp_path):
+    dirs = state_dirs(tmp_path / "state", tmp_path / "dash")
+    assert write_state_files(dirs, {NAV_FILE: {"seq": 1}}) == []
+    with open(dirs[1] / NAV_FILE, "rb") as old:     # a reader in the middle of the old file
+        assert write_state_files(dirs, {NAV_FILE: {"seq": 2}}) == []
+        assert json.loads(old.read()) == {"seq": 1}
+    for d in dirs:
+        assert json.loads((d / NAV_FILE).read_text()) == {"seq": 2}
+        assert os.stat(d / NAV_FILE).st_nlink == 2   # the two mirrors, no third name left behind
+
+
+def test_folders_that_cannot_share_a_file_get_a_copy_each(tmp_path, monkeypatch):
+    """Another file system (EXDEV) or one without hard links: each folder's file written and fsynced."""
+    def no_link(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    synced = _recording_fsync(monkeypatch)
+    dirs = state_dirs(tmp_path / "state", tmp_path / "dash")
+    assert write_state_files(dirs, {NAV_FILE: {"seq": 3}, KPIS_FILE: {"k": 2}}) == []
+    assert len(synced) == 4 + 2
+    for d in dirs:
+        assert json.loads((d / NAV_FILE).read_text()) == {"seq": 3}
+        assert os.stat(d / NAV_FILE).st_nlink == 1
+
+
+def test_a_first_folder_whose_write_fails_does_not_stop_the_mirror(tmp_path, monkeypatch):
+    """A full disk under STATE_DIR (fsync ENOSPC): the mirror still gets the document, on its own."""
+    dirs = state_dirs(tmp_path / "state", tmp_path / "dash")
+    assert write_state_files(dirs, {NAV_FILE: {"seq": 1}}) == []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(dirs[0]) + "/"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    errors = write_state_files(dirs, {NAV_FILE: {"seq": 2}})
+    assert len(errors) == 1 and errors[0].startswith(f"state file {dirs[0] / NAV_FILE}: No space left")
+    assert json.loads((dirs[0] / NAV_FILE).read_text()) == {"seq": 1}
+    assert json.loads((dirs[1] / NAV_FILE).read_text()) == {"seq": 2}
+    assert [p.name for d in dirs for p in d.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_a_folder_fsync_that_fails_is_reported_by_folder(tmp_path, monkeypatch):
