@@ -94,7 +94,7 @@ def account_basis(state: AccountState, label: str, now: float,
 # --- positions ---------------------------------------------------------------------------------
 
 
-def value_position(pos: AccountPosition, obs: PriceObservation | None, account_ts: float, now: float,
+def value_position(pos: AccountPosition, obs: PriceObservation | None, account_ts: float, now: float, *,
                    mark_stale_after: float | None, account: str) -> tuple[dict, list[str]]:
     """A position at the newer of the exchange's poll-time mark and the pricer's latest mark (`obs`).
 
@@ -152,7 +152,8 @@ def value_positions(name: str, label: str, snap: AccountSnapshot, prices: Mappin
     reasons: list[str] = []
     mark_stale_after = limits.stale_after(MARK)
     for pos in sorted(snap.positions, key=_position_order):
-        entry, why = value_position(pos, prices.get(pos.symbol), snap.ts, now, mark_stale_after, name)
+        entry, why = value_position(pos, prices.get(pos.symbol), snap.ts, now, mark_stale_after=mark_stale_after,
+                                     account=name)
         if why:
             reasons.extend(why)
         if entry["upnl"] is not None and pos.upnl is not None:
