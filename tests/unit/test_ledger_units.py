@@ -6,7 +6,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.ledger.performance import compute_performance, max_drawdown
@@ -38,6 +38,7 @@ def simulate(aum0: float, rets: list[float], fracs: list[float] | None) -> tuple
 
 @settings(max_examples=200, deadline=None)
 @given(aum0=st.floats(min_value=1_000, max_value=1e9), rets=returns, fracs=flow_fracs)
+@example(aum0=1000.0, rets=[0.0, 0.0], fracs=[-0.23588830945540712, 0.03125])   # TWR -1.1e-12 from nano-unit rounding
 def test_flows_do_not_change_the_unit_price_path_twr_or_drawdown(aum0, rets, fracs):
     without, _, _ = simulate(aum0, rets, None)
     with_flows, units, flow_sum = simulate(aum0, rets, fracs)
@@ -48,7 +49,9 @@ def test_flows_do_not_change_the_unit_price_path_twr_or_drawdown(aum0, rets, fra
     points_b = [(1_764_547_200 + 86_400 * i, p) for i, p in enumerate(with_flows)]
     pa, pb = compute_performance(points_a, 1.0), compute_performance(points_b, 1.0)
     assert math.isclose(pa.max_dd_unit_pct, pb.max_dd_unit_pct, abs_tol=1e-9)
-    assert math.isclose(pa.twr_itd, pb.twr_itd, rel_tol=1e-9, abs_tol=1e-12)
+    # units are rounded to 1e-9 (nano-units): a flow moves the unit price by up to ~1e-12 of itself, so
+    # TWR agrees to the same 1e-9 as the prices above, not to 1e-12 (a quiet fund's TWR is 0 exactly)
+    assert math.isclose(pa.twr_itd, pb.twr_itd, rel_tol=1e-9, abs_tol=1e-9)
     assert math.isclose(max_drawdown(without), max_drawdown(with_flows), abs_tol=1e-9)
 
 
