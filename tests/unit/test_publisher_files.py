@@ -61,14 +61,7 @@ def _recording_fsync(monkeypatch) -> list[str]:
 
 def test_a_batch_shows_each_file_at_once_and_fsyncs_each_folder_once(tmp_path, monkeypatch):
     dirs = state_dirs(tmp_path / "state", tmp_path / "dash")
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd):
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced = _recording_fsync(monkeypatch)
     batch = StateFileBatch(dirs)
     batch.put({NAV_FILE: {"seq": 7}})
     for d in dirs:                                  # readable before the rest of the batch is written
