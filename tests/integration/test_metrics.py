@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import socket
 
 import pytest
 import requests
@@ -29,9 +30,23 @@ def _value(text: str, name: str, labels: str | None = None) -> float | None:
     return None
 
 
+def _free_base() -> int:
+    """A METRICS_PORT_BASE whose service ports (base + 1..9) are free now, below Linux's ephemeral range
+    (32768+), so an outgoing connection elsewhere cannot hold one (a nav that cannot bind has no /metrics)."""
+    while True:
+        base = random.randrange(20_000, 32_000, 10)
+        try:
+            for port in range(base + 1, base + 10):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+
+
 @pytest.fixture
 def base(env, r, marketsim, services) -> int:
-    base = random.randrange(20_000, 60_000, 10)
+    base = _free_base()
     env.update(METRICS_PORT_BASE=str(base), PRICE_INTERVAL_S="0.3", ACCOUNT_INTERVAL_S="0.5")
     for name in ("pricer", "nav", "publisher"):
         services(name, env)
@@ -93,7 +108,7 @@ def test_metrics_an_alert_rule_needs(base, r):
 
 def test_metrics_listen_on_metrics_host(env, r, services):
     """METRICS_HOST decides the interface: on 127.0.0.2 the endpoint answers there and not on 127.0.0.1."""
-    base = random.randrange(20_000, 60_000, 10)
+    base = _free_base()
     env.update(METRICS_PORT_BASE=str(base), METRICS_HOST="127.0.0.2")
     services("publisher", env)
     text = eventually(lambda: _scrape(base + 3, host="127.0.0.2"), timeout=20, message="metrics on 127.0.0.2")
