@@ -53,8 +53,18 @@ def encode_price(obs: PriceObservation) -> dict[str, str]:
 # `src` as Redis returns it (bytes) -> the vocabulary's str, for decode_price's fast path.
 _SOURCES_BY_BYTES: dict[bytes, str] = {s.encode(): s for s in PRICE_SOURCES}
 # The checked parse prefers a str key to its bytes twin: an entry with any of them goes that way.
-_STR_FIELDS = frozenset({"sym", "src", "px", "ts", "diverged"})
+_STR_FIELDS = frozenset(PRICE_FIELDS)
 _INF = math.inf
+
+
+def _plain(sym: str, px: float, src: str, ts: float, diverged: bool) -> PriceObservation | None:
+    """The fast paths' observation when every value is valid, else None (the checked parse decides).
+
+    NaN fails every comparison; an empty sym or a non-positive number go the checked way.
+    """
+    if sym and 0.0 < px < _INF and 0.0 < ts < _INF:
+        return PriceObservation(sym, px, src, ts, diverged)
+    return None
 
 
 def decode_price(fields: Mapping[Any, Any]) -> PriceObservation:
@@ -72,10 +82,9 @@ def decode_price(fields: Mapping[Any, Any]) -> PriceObservation:
         ts = float(fields[b"ts"])
     except (KeyError, TypeError, ValueError, AttributeError):
         return _decode_price_checked(fields)
-    # NaN fails every comparison; an empty sym, a str key or a non-positive number go the checked way
-    if sym and 0.0 < px < _INF and 0.0 < ts < _INF and _STR_FIELDS.isdisjoint(fields):
-        return PriceObservation(sym, px, src, ts, fields.get(b"diverged") == b"1")
-    return _decode_price_checked(fields)
+    # an entry with a str key goes the checked way (it prefers the str key to its bytes twin)
+    obs = _plain(sym, px, src, ts, fields.get(b"diverged") == b"1") if _STR_FIELDS.isdisjoint(fields) else None
+    return obs if obs is not None else _decode_price_checked(fields)
 
 
 _FIELD_NAMES_BYTES = [name.encode() for name in PRICE_FIELDS]
@@ -94,9 +103,9 @@ def decode_price_flat(fields: Sequence[Any]) -> PriceObservation:
             sym = fields[1].decode()
             px = float(fields[3])
             src = _SOURCES_BY_BYTES[fields[5]]
-            ts = float(fields[7])
-            if sym and 0.0 < px < _INF and 0.0 < ts < _INF:
-                return PriceObservation(sym, px, src, ts, fields[9] == b"1")
+            obs = _plain(sym, px, src, float(fields[7]), fields[9] == b"1")
+            if obs is not None:
+                return obs
     except (KeyError, TypeError, ValueError, AttributeError):
         pass
     it = iter(fields)
